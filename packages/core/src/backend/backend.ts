@@ -1,0 +1,209 @@
+/**
+ * The compute contract of DQA-TS. Models, quantizer plugins and relaxations are written against
+ * this interface only; a concrete backend (@dqa/tfjs, @dqa/native-cpu, the reference backend in
+ * this package, …) is chosen at the edge and passed in.
+ *
+ * Conventions, shared by every backend:
+ * - every tensor is float32 (labels travel as one-hot float32 tensors);
+ * - images are NHWC, convolution filters HWIO (`[fh, fw, inChannels, outChannels]`), depthwise
+ *   filters `[fh, fw, inChannels, multiplier]`, dense weights `[in, out]` (the tfjs layouts);
+ * - binary ops broadcast like NumPy; a `number` operand is a scalar;
+ * - comparison ops return float masks of 0 and 1;
+ * - ops never mutate their inputs; only `Variable.assign` changes a value in place.
+ */
+
+/** A value on a backend. Opaque: read it back with `read`/`readSync`. */
+export interface Tensor {
+  readonly shape: readonly number[];
+  /** Number of elements (product of `shape`; 1 for a scalar). */
+  readonly size: number;
+  /** Name of the backend that created the tensor (tensors never cross backends). */
+  readonly backend: string;
+}
+
+/** A mutable, named tensor that survives memory scopes: weights, attention α, PACT's clip. */
+export interface Variable extends Tensor {
+  readonly name: string;
+  readonly trainable: boolean;
+  /** Replaces the value (same shape); the old value is released. */
+  assign(value: Tensor): void;
+}
+
+export type Operand = Tensor | number;
+
+/** `'same'` and `'valid'` as in TensorFlow, or explicit `[[top, bottom], [left, right]]`. */
+export type Padding =
+  | 'same'
+  | 'valid'
+  | readonly [readonly [number, number], readonly [number, number]];
+
+export interface Conv2DOptions {
+  /** `[strideH, strideW]` or one number for both; default 1. */
+  strides?: number | readonly [number, number];
+  /** Default `'same'`. */
+  padding?: Padding;
+  /** `[dilationH, dilationW]` or one number for both; default 1. */
+  dilations?: number | readonly [number, number];
+}
+
+export interface Pool2DOptions {
+  /** `[fh, fw]` or one number for both. */
+  filterSize: number | readonly [number, number];
+  /** Default: the filter size. */
+  strides?: number | readonly [number, number];
+  /** Default `'valid'`. */
+  padding?: Padding;
+}
+
+/** What a custom-gradient function returns: the value and how to map dy to input gradients. */
+export interface CustomGradResult {
+  value: Tensor;
+  /** Gradients for each input, in order (same shapes as the inputs). */
+  gradFunc: (dy: Tensor) => Tensor[];
+}
+
+export interface ValueAndGrads {
+  /** The scalar value of the function. */
+  value: Tensor;
+  /** d value / d wrt[i], one per variable, same shapes; zeros for a variable the value ignores. */
+  grads: Tensor[];
+}
+
+/** Memory statistics, where a backend tracks them. */
+export interface MemoryInfo {
+  /** Live tensors owned by the backend (not yet disposed). */
+  numTensors: number;
+  numBytes?: number;
+}
+
+export interface Backend {
+  /** Registered name, e.g. `'reference'`, `'tfjs-wasm'`, `'native-cpu'`. */
+  readonly name: string;
+
+  // ── creation and read-back ────────────────────────────────────────────────────────────────
+  /** A tensor from row-major values; `values.length` must equal the product of `shape`. */
+  tensor(values: ArrayLike<number>, shape: readonly number[]): Tensor;
+  scalar(value: number): Tensor;
+  /** A tensor of `shape` filled with `value`. */
+  fill(shape: readonly number[], value: number): Tensor;
+  /** Row-major values of `t` (a copy the caller owns). */
+  read(t: Tensor): Promise<Float32Array>;
+  /** Synchronous `read`; may block where the device is asynchronous. */
+  readSync(t: Tensor): Float32Array;
+
+  // ── memory ────────────────────────────────────────────────────────────────────────────────
+  /**
+   * Runs `fn` and releases every tensor created inside it except those it returns (a tensor, an
+   * array of tensors or an object whose values are tensors) and those passed to `keep`.
+   */
+  tidy<T>(fn: () => T): T;
+  /** Marks `t` to survive the enclosing `tidy`. */
+  keep<T extends Tensor>(t: T): T;
+  /** Releases tensors now. Disposing twice is a no-op. */
+  dispose(t: Tensor | readonly Tensor[]): void;
+  /** Live-tensor statistics (optional). */
+  memory?(): MemoryInfo;
+
+  // ── variables and gradients ──────────────────────────────────────────────────────────────
+  /** A variable holding a copy of `initial`. Names must be unique per backend. */
+  variable(initial: Tensor, options: { name: string; trainable?: boolean }): Variable;
+  /**
+   * Evaluates the scalar function `f` and its gradients with respect to `wrt` by reverse-mode
+   * differentiation. The returned tensors belong to the caller.
+   */
+  valueAndGrads(f: () => Tensor, wrt: readonly Variable[]): ValueAndGrads;
+  /**
+   * Wraps `f` so that its gradient is `gradFunc` instead of the derivative of the ops inside it.
+   * This is how straight-through estimators and PACT's clip gradient are written.
+   */
+  customGrad(f: (...inputs: Tensor[]) => CustomGradResult): (...inputs: Tensor[]) => Tensor;
+
+  // ── elementwise, broadcasting ─────────────────────────────────────────────────────────────
+  add(a: Operand, b: Operand): Tensor;
+  sub(a: Operand, b: Operand): Tensor;
+  mul(a: Operand, b: Operand): Tensor;
+  div(a: Operand, b: Operand): Tensor;
+  maximum(a: Operand, b: Operand): Tensor;
+  minimum(a: Operand, b: Operand): Tensor;
+  /** a ** b for a > 0 (gradients are defined there). */
+  pow(a: Operand, b: Operand): Tensor;
+  greater(a: Operand, b: Operand): Tensor;
+  greaterEqual(a: Operand, b: Operand): Tensor;
+  less(a: Operand, b: Operand): Tensor;
+  lessEqual(a: Operand, b: Operand): Tensor;
+  equal(a: Operand, b: Operand): Tensor;
+  /** Elementwise `cond != 0 ? a : b`, broadcasting all three. No gradient reaches `cond`. */
+  where(cond: Tensor, a: Operand, b: Operand): Tensor;
+
+  neg(x: Tensor): Tensor;
+  abs(x: Tensor): Tensor;
+  /** −1, 0 or 1. */
+  sign(x: Tensor): Tensor;
+  exp(x: Tensor): Tensor;
+  log(x: Tensor): Tensor;
+  sqrt(x: Tensor): Tensor;
+  square(x: Tensor): Tensor;
+  reciprocal(x: Tensor): Tensor;
+  relu(x: Tensor): Tensor;
+  sigmoid(x: Tensor): Tensor;
+  tanh(x: Tensor): Tensor;
+  /** Rounds down; zero gradient. Quantizers round with `floor(x + 0.5)` (ties up) on every backend. */
+  floor(x: Tensor): Tensor;
+  /** Clamps to [lo, hi]; the gradient passes where lo ≤ x ≤ hi. */
+  clip(x: Tensor, lo: number, hi: number): Tensor;
+
+  // ── reductions (axes: `undefined` = all; negative axes count from the end) ───────────────
+  sum(x: Tensor, axes?: number | readonly number[], keepDims?: boolean): Tensor;
+  mean(x: Tensor, axes?: number | readonly number[], keepDims?: boolean): Tensor;
+  max(x: Tensor, axes?: number | readonly number[], keepDims?: boolean): Tensor;
+  min(x: Tensor, axes?: number | readonly number[], keepDims?: boolean): Tensor;
+
+  // ── shapes ────────────────────────────────────────────────────────────────────────────────
+  /** One dimension may be −1 (inferred). */
+  reshape(x: Tensor, shape: readonly number[]): Tensor;
+  transpose(x: Tensor, perm?: readonly number[]): Tensor;
+
+  // ── neural-network ops ───────────────────────────────────────────────────────────────────
+  /** 2-D matrix product `op(a) · op(b)`. */
+  matMul(a: Tensor, b: Tensor, transposeA?: boolean, transposeB?: boolean): Tensor;
+  /** x `[n, h, w, c]`, filter `[fh, fw, c, outC]`. */
+  conv2d(x: Tensor, filter: Tensor, options?: Conv2DOptions): Tensor;
+  /** x `[n, h, w, c]`, filter `[fh, fw, c, multiplier]` → `[n, oh, ow, c · multiplier]`. */
+  depthwiseConv2d(x: Tensor, filter: Tensor, options?: Conv2DOptions): Tensor;
+  maxPool(x: Tensor, options: Pool2DOptions): Tensor;
+  avgPool(x: Tensor, options: Pool2DOptions): Tensor;
+  /**
+   * `(x − mean) / sqrt(variance + epsilon) · scale + offset`, broadcasting over the last axis.
+   * Gradients reach every tensor argument, so batch statistics computed from x train correctly.
+   */
+  batchNorm(
+    x: Tensor,
+    mean: Tensor,
+    variance: Tensor,
+    offset?: Tensor,
+    scale?: Tensor,
+    epsilon?: number,
+  ): Tensor;
+  /** Softmax over the last axis. */
+  softmax(x: Tensor): Tensor;
+  /** Log-softmax over the last axis. */
+  logSoftmax(x: Tensor): Tensor;
+  /** Mean over the batch of −Σ labels · logSoftmax(logits); logits and labels `[n, classes]`. */
+  softmaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor;
+
+  // ── optional capabilities ────────────────────────────────────────────────────────────────
+  /** Caps the number of compute threads where the backend has them. */
+  setThreads?(n: number): void;
+  /** Releases everything the backend holds. */
+  close?(): void;
+}
+
+/** Normalises `n | [a, b]` to a pair. */
+export function pair(
+  v: number | readonly [number, number] | undefined,
+  fallback: number,
+): [number, number] {
+  if (v === undefined) return [fallback, fallback];
+  if (typeof v === 'number') return [v, v];
+  return [v[0], v[1]];
+}

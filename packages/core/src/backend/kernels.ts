@@ -1,0 +1,103 @@
+import type { Conv2DGeometry } from './shape.js';
+
+/**
+ * The low-level contract of a compute engine without autodiff: forward kernels plus the backward
+ * kernels that gradients need. `createTapeBackend(kernels)` turns a `Kernels` into a full
+ * `Backend` (tape-based reverse-mode autodiff, memory scopes, variables). The reference backend
+ * of this package and @dqa/native-cpu are built this way; a backend with its own autodiff (tfjs)
+ * implements `Backend` directly instead.
+ *
+ * `S` is the engine's storage handle (a `Float32Array` for the reference kernels, a native buffer
+ * for the addon). Kernels receive shapes explicitly, never mutate inputs, and return fresh storage.
+ */
+export type BinaryOp =
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'maximum'
+  | 'minimum'
+  | 'pow'
+  | 'greater'
+  | 'greaterEqual'
+  | 'less'
+  | 'lessEqual'
+  | 'equal';
+
+export type UnaryOp =
+  | 'neg'
+  | 'abs'
+  | 'sign'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'square'
+  | 'reciprocal'
+  | 'relu'
+  | 'sigmoid'
+  | 'tanh'
+  | 'floor'
+  | 'step';
+
+export type ReduceOp = 'sum' | 'max' | 'min';
+
+export interface Kernels<S> {
+  readonly name: string;
+  upload(values: Float32Array, size: number): S;
+  /** A copy of the `size` values. */
+  download(data: S, size: number): Float32Array;
+  /** Frees storage (no-op where the garbage collector owns it). */
+  release(data: S): void;
+  fill(size: number, value: number): S;
+
+  binary(
+    op: BinaryOp,
+    a: S,
+    aShape: readonly number[],
+    b: S,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): S;
+  /** `step` is the unit step (1 where x > 0, else 0), used for masks. */
+  unary(op: UnaryOp, x: S, size: number): S;
+  clip(x: S, size: number, lo: number, hi: number): S;
+  where(
+    cond: S,
+    condShape: readonly number[],
+    a: S,
+    aShape: readonly number[],
+    b: S,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): S;
+  /** Reduces sorted, unique `axes`; the result has those axes removed. */
+  reduce(op: ReduceOp, x: S, shape: readonly number[], axes: readonly number[]): S;
+  transpose(x: S, shape: readonly number[], perm: readonly number[]): S;
+  /** `op(a) · op(b)` for rank-2 a and b given in their stored (untransposed) shapes. */
+  matMul(
+    a: S,
+    aShape: readonly [number, number],
+    b: S,
+    bShape: readonly [number, number],
+    transposeA: boolean,
+    transposeB: boolean,
+  ): S;
+
+  conv2d(x: S, filter: S, g: Conv2DGeometry): S;
+  /** dx `[n, h, w, inC]` from dy `[n, oh, ow, outC]` and the filter. */
+  conv2dBackpropInput(dy: S, filter: S, g: Conv2DGeometry): S;
+  /** dfilter `[fh, fw, inC, outC]` from x and dy. */
+  conv2dBackpropFilter(x: S, dy: S, g: Conv2DGeometry): S;
+  depthwiseConv2d(x: S, filter: S, g: Conv2DGeometry): S;
+  depthwiseConv2dBackpropInput(dy: S, filter: S, g: Conv2DGeometry): S;
+  depthwiseConv2dBackpropFilter(x: S, dy: S, g: Conv2DGeometry): S;
+  maxPool(x: S, g: Conv2DGeometry): S;
+  /** Routes dy to the first maximum of each window (ties go to the first in row-major order). */
+  maxPoolBackprop(dy: S, x: S, g: Conv2DGeometry): S;
+  /** Average over the window's in-bounds elements (padding excluded, as in TensorFlow). */
+  avgPool(x: S, g: Conv2DGeometry): S;
+  avgPoolBackprop(dy: S, g: Conv2DGeometry): S;
+
+  /** Caps compute threads, where the engine has them. */
+  setThreads?(n: number): void;
+}

@@ -1,0 +1,128 @@
+import type { Backend, Tensor } from '../backend/backend.js';
+import { ArgumentError } from '../errors.js';
+import { attention, defaultPenalty, initialAlpha, softmax } from '../math/attention.js';
+import { type TemperatureShape, temperatureAt } from '../schedules/temperature.js';
+import {
+  disposeQuantizerParams,
+  type LayerQuantizer,
+  quantize,
+  type Relaxation,
+  type RelaxedQuantizer,
+  type StepInfo,
+} from './relaxation.js';
+
+export interface DqaOptions {
+  /** Cooling from T0 to T(B) over the run (eq. 5; exponential in the paper). */
+  temperature: { shape: TemperatureShape; t0: number; tEnd: number };
+  /** λ of eq. 6. */
+  lambda: number;
+  /** Penalty vector g, strictly increasing; default [1, 4, 16, …] (4^(k−1)). */
+  g?: readonly number[];
+  /** α's initial value: eq. 7 (default) or explicit numbers. */
+  init?: 'eq7' | readonly number[];
+  /** Algorithm 1's α ← α / std(α) before each step (default true). */
+  normalize?: boolean;
+}
+
+export const defaultDqaOptions: DqaOptions = {
+  temperature: { shape: 'exponential', t0: 100, tEnd: 0.03 },
+  lambda: 1,
+  init: 'eq7',
+  normalize: true,
+};
+
+/** The temperature T(b) at a step. */
+export function dqaTemperature(step: StepInfo, o: DqaOptions): number {
+  return temperatureAt(step.step, { ...o.temperature, steps: step.totalSteps });
+}
+
+/**
+ * DNN Quantization with Attention: q = Σ_k a_k Q_k(w; n_k) (eq. 1–3) with a = softmax(α/T)
+ * (eq. 4), α learnable per layer and normalised by its population std before each step
+ * (Algorithm 1), α initialised by eq. 7, T cooled by eq. 5, and the regularizer λ·gᵀa/S (eq. 6).
+ * Gradients reach the weights through each Q_k's rule and α through the softmax.
+ */
+export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
+  id: 'dqa',
+  description:
+    'DQA: learned attention over K quantizers with a cooling softmax temperature (the paper)',
+  minQuantizers: 2,
+  maxQuantizers: 16,
+  create(
+    b: Backend,
+    name: string,
+    quantizers: readonly LayerQuantizer[],
+    options: Partial<DqaOptions>,
+  ): RelaxedQuantizer {
+    const o: DqaOptions = { ...defaultDqaOptions, ...options };
+    const K = quantizers.length;
+    const bits = quantizers.map((q) => (q.plugin.identity ? 32 : q.bits));
+    const g = [...(o.g ?? defaultPenalty(K))];
+    if (g.length !== K)
+      throw new ArgumentError(
+        `dqa '${name}': penalty g has ${g.length} entries for K = ${K} quantizers`,
+      );
+    const init = o.init === undefined || o.init === 'eq7' ? initialAlpha(bits) : [...o.init];
+    if (init.length !== K)
+      throw new ArgumentError(
+        `dqa '${name}': α init has ${init.length} entries for K = ${K} quantizers`,
+      );
+    const alpha = b.variable(b.tensor(init, [K]), { name: `${name}/dqa_alpha` });
+    const normalize = o.normalize ?? true;
+
+    /** a = softmax(α / T) as a differentiable [K] tensor. */
+    const attentionTensor = (step: StepInfo): Tensor =>
+      b.softmax(b.div(alpha, dqaTemperature(step, o)));
+    /** a_k as a scalar tensor (one-hot dot product keeps it differentiable on every backend). */
+    const component = (a: Tensor, k: number): Tensor => {
+      const onehot = new Float32Array(K);
+      onehot[k] = 1;
+      return b.sum(b.mul(a, b.tensor(onehot, [K])));
+    };
+
+    return {
+      relaxation: 'dqa',
+      name,
+      quantizers,
+      variables: [alpha, ...quantizers.flatMap((q) => Object.values(q.params))],
+      beforeStep: () => {
+        if (!normalize) return;
+        const next = b.tidy(() => {
+          const centred = b.sub(alpha, b.mean(alpha));
+          const std = b.sqrt(b.mean(b.square(centred)));
+          // std = 0 (all α equal): the softmax ignores α's scale, so leave α as it is.
+          return b.where(b.greater(std, 0), b.div(alpha, b.maximum(std, 1e-30)), alpha);
+        });
+        alpha.assign(next);
+        b.dispose(next);
+      },
+      forward: (x: Tensor, step: StepInfo) =>
+        b.tidy(() => {
+          const a = attentionTensor(step);
+          let q: Tensor | null = null;
+          for (let k = 0; k < K; k++) {
+            const term = b.mul(quantize(b, x, quantizers[k]!), component(a, k));
+            q = q ? b.add(q, term) : term;
+          }
+          return q!;
+        }),
+      regularizer: (step: StepInfo, totalWeights: number) =>
+        b.tidy(() => {
+          if (!(totalWeights > 0))
+            throw new ArgumentError(`dqa '${name}': the network weight count S must be positive`);
+          const a = attentionTensor(step);
+          return b.div(b.mul(b.sum(b.mul(a, b.tensor(g, [K]))), o.lambda), totalWeights);
+        }),
+      mixingWeights: (step: StepInfo) => {
+        const values = Array.from(b.readSync(alpha));
+        const T = dqaTemperature(step, o);
+        return normalize ? attention(values, T) : softmax(values.map((v) => v / T));
+      },
+      hard: (x: Tensor) => quantize(b, x, quantizers[0]!),
+      dispose: () => {
+        b.dispose(alpha);
+        disposeQuantizerParams(b, quantizers);
+      },
+    };
+  },
+};

@@ -1,0 +1,98 @@
+import type { Backend, Tensor, Variable } from '../backend/backend.js';
+import type { Granularity, QuantizerPlugin } from '../quantizer/plugin.js';
+
+/** Where training is: relaxations are pure functions of it (no hidden schedule state). */
+export interface StepInfo {
+  /** 0-based global batch index b. */
+  step: number;
+  /** B, the number of batches of the whole run. */
+  totalSteps: number;
+  /** Batches per epoch (for per-epoch schedules such as Binary-Relax's literal ω). */
+  stepsPerEpoch: number;
+}
+
+/** One of a layer's K quantizers, Q_k(·; n_k). */
+export interface LayerQuantizer {
+  plugin: QuantizerPlugin;
+  bits: number;
+  granularity: Granularity;
+  /** Non-negative channel axis for per-channel quantization. */
+  channelAxis: number;
+  /** The plugin's learnable parameters for this layer (PACT's α), created by `createLayerQuantizer`. */
+  params: Record<string, Variable>;
+}
+
+/**
+ * A layer's relaxed quantizer for one tensor (weights or activations): how its K quantizers are
+ * combined during training, and the single hard quantizer it collapses to at the end.
+ */
+export interface RelaxedQuantizer {
+  readonly relaxation: string;
+  /** Layer/tensor name, used for variable names and messages. */
+  readonly name: string;
+  /** Q_1 … Q_K, sorted by bitwidth (Q_1 the lowest: the final quantizer). */
+  readonly quantizers: readonly LayerQuantizer[];
+  /** Trainable variables this relaxation adds (DQA's α, PACT's clip levels). */
+  readonly variables: readonly Variable[];
+  /** Once per training step, before the forward pass (DQA: α ← α / std(α)). */
+  beforeStep(step: StepInfo): void;
+  /** The mixture's effective tensor for this step; differentiable (STE through each Q_k). */
+  forward(x: Tensor, step: StepInfo): Tensor;
+  /** This layer's regularizer term at this step (DQA's eq. 6), or null. */
+  regularizer(step: StepInfo, totalWeights: number): Tensor | null;
+  /** Mixing weights a_k at this step as plain numbers (for logs and Fig. 3a). */
+  mixingWeights(step: StepInfo): number[];
+  /** The collapsed, hard low-bit quantizer Q_1 used after training. */
+  hard(x: Tensor): Tensor;
+  /** Releases the variables. */
+  dispose(): void;
+}
+
+/** A relaxation plugin: `ste`, `binary-relax`, `dqa`, … */
+export interface Relaxation<O = unknown> {
+  readonly id: string;
+  readonly description: string;
+  /** Smallest and largest K. */
+  readonly minQuantizers: number;
+  readonly maxQuantizers: number;
+  create(
+    b: Backend,
+    name: string,
+    quantizers: readonly LayerQuantizer[],
+    options: O,
+  ): RelaxedQuantizer;
+}
+
+/** Σ_k m_k · Q_k(x) for mixing weights given as plain numbers (no gradient to the weights). */
+export function mixConstant(
+  b: Backend,
+  x: Tensor,
+  quantizers: readonly LayerQuantizer[],
+  weights: readonly number[],
+): Tensor {
+  return b.tidy(() => {
+    let q: Tensor | null = null;
+    quantizers.forEach((lq, k) => {
+      const m = weights[k]!;
+      if (m === 0) return;
+      const term = b.mul(quantize(b, x, lq), m);
+      q = q ? b.add(q, term) : term;
+    });
+    return q ?? b.mul(x, 0);
+  });
+}
+
+/** Q_k(x) on the backend. */
+export function quantize(b: Backend, x: Tensor, lq: LayerQuantizer): Tensor {
+  return lq.plugin.forward(b, x, {
+    bits: lq.bits,
+    granularity: lq.granularity,
+    channelAxis: lq.channelAxis,
+    params: lq.params,
+  });
+}
+
+/** Disposes the plugin parameters of a layer's quantizers. */
+export function disposeQuantizerParams(b: Backend, quantizers: readonly LayerQuantizer[]): void {
+  for (const lq of quantizers) for (const v of Object.values(lq.params)) b.dispose(v);
+}
