@@ -134,9 +134,12 @@ class TapeBackend<S> implements Backend {
   unwrap(t: Tensor, where: string): TapeTensor<S> {
     if (!(t instanceof TapeTensor) || t.owner !== this) {
       const from = (t as Partial<Tensor> | null)?.backend;
-      throw new ArgumentError(
-        `${where}: expected a tensor of backend '${this.name}', got ${from ? `one of backend '${from}'` : String(t)}`,
-      );
+      const got = !from
+        ? String(t)
+        : from === this.name
+          ? `one of another '${from}' backend instance`
+          : `one of backend '${from}'`;
+      throw new ArgumentError(`${where}: expected a tensor of backend '${this.name}', got ${got}`);
     }
     if (!t.storage) throw new DqaError('DISPOSED_TENSOR', `${where}: ${t.toString()} was disposed`);
     return t as TapeTensor<S>;
@@ -162,13 +165,18 @@ class TapeBackend<S> implements Backend {
   }
 
   /** A new handle on the same storage (for reshape, variables and saved inputs). */
-  private alias(t: TapeTensor<S>, shape: readonly number[], tracked: boolean): TapeTensor<S> {
+  private alias(
+    t: TapeTensor<S>,
+    shape: readonly number[],
+    tracked: boolean,
+    sameGradId = false,
+  ): TapeTensor<S> {
     const s = t.storage!;
     s.refs++;
     const a = new TapeTensor(this, shape, s);
     a.gradId = t.gradId;
     if (tracked) {
-      a.gradId = a.id;
+      if (!sameGradId) a.gradId = a.id;
       this.track(a);
     } else this.live++;
     return a;
@@ -270,9 +278,13 @@ class TapeBackend<S> implements Backend {
     let result: T;
     try {
       result = fn();
-    } finally {
+    } catch (e) {
+      // A failed scope frees what it created, as tfjs does.
       this.scopes.pop();
+      for (const t of [...scope]) this.disposeOne(t);
+      throw e;
     }
+    this.scopes.pop();
     const keep = new Set<TapeTensor<S>>();
     collectTensors(result, (t) => {
       if (t instanceof TapeTensor && t.owner === this) keep.add(t as TapeTensor<S>);
@@ -334,7 +346,14 @@ class TapeBackend<S> implements Backend {
     this.tape = tape;
     this.recording = true;
     try {
-      const value = this.tidy(() => this.unwrap(f(), 'valueAndGrads: the function result'));
+      const value = this.tidy(() => {
+        const v = this.unwrap(f(), 'valueAndGrads: the function result');
+        // A result the function did not create (a variable, an outer tensor) becomes a new handle
+        // with the same gradient identity, so the caller owns what it gets back.
+        return v.scope === this.scopes[this.scopes.length - 1]
+          ? v
+          : this.alias(v, v.shape, true, true);
+      });
       if (value.size !== 1) {
         this.disposeOne(value);
         throw new ShapeError(
@@ -353,21 +372,30 @@ class TapeBackend<S> implements Backend {
           node.inputs.forEach((input, j) => {
             const dx = dxs[j];
             if (!dx || !tape.requires.has(input.gradId)) return;
-            if (dx.size !== input.size) {
+            if (
+              dx.shape.length !== input.shape.length ||
+              dx.shape.some((d, k) => d !== input.shape[k])
+            ) {
               throw new DqaError(
                 'GRADIENT',
                 `${node.op}: gradient of shape ${formatShape(dx.shape)} for input ${j} of shape ${formatShape(input.shape)}`,
               );
             }
-            const g =
-              dx.shape.length === input.shape.length
-                ? dx
-                : (this.reshape(dx, input.shape) as TapeTensor<S>);
+            const g = dx;
             const prev = acc.get(input.gradId);
             acc.set(input.gradId, prev ? (this.add(prev, g) as TapeTensor<S>) : g);
           });
         }
-        return vars.map((v) => acc.get(v.gradId) ?? (this.fill(v.shape, 0) as TapeTensor<S>));
+        // One handle per variable (a rule may hand the same dy to several inputs), so that
+        // disposing one gradient never frees another.
+        const seen = new Set<TapeTensor<S>>();
+        return vars.map((v) => {
+          const g = acc.get(v.gradId);
+          if (!g) return this.fill(v.shape, 0) as TapeTensor<S>;
+          if (seen.has(g)) return this.alias(g, g.shape, true);
+          seen.add(g);
+          return g;
+        });
       });
       return { value, grads };
     } finally {
@@ -382,7 +410,11 @@ class TapeBackend<S> implements Backend {
       const xs = inputs.map((x, i) => this.unwrap(x, `customGrad input ${i}`));
       const tape = this.tape;
       if (!tape || !this.recording || !xs.some((x) => tape.requires.has(x.gradId))) {
-        return this.tidy(() => this.unwrap(f(...xs).value, 'customGrad value'));
+        return this.tidy(() => {
+          const value = this.unwrap(f(...xs).value, 'customGrad value');
+          // A value that is one of the inputs becomes a new handle, so callers own what they get.
+          return xs.includes(value) ? this.alias(value, value.shape, true) : value;
+        });
       }
       // Recording: the ops inside f are not recorded; everything f creates lives until the tape ends.
       this.recording = false;
@@ -393,6 +425,9 @@ class TapeBackend<S> implements Backend {
       tape.held.push(...saved);
       try {
         res = f(...saved);
+      } catch (e) {
+        for (const t of [...scope]) this.disposeOne(t);
+        throw e;
       } finally {
         this.scopes.pop();
         this.recording = true;

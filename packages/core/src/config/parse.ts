@@ -75,11 +75,16 @@ export function suggest(name: string, candidates: readonly string[]): string | u
   return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
-/** Keys a strict object schema accepts at `path` (for "did you mean" hints). */
-function knownKeysAt(path: readonly PropertyKey[]): string[] {
+/**
+ * Keys a strict object schema accepts at `path` (for "did you mean" hints). `input` is the value
+ * being parsed, used to pick the option of a discriminated union (`learningRate.kind`).
+ */
+function knownKeysAt(path: readonly PropertyKey[], input: unknown): string[] {
   let schema: z.ZodType = configSchema;
+  let value: unknown = input;
   for (const p of path) {
     schema = unwrap(schema);
+    value = (value as Record<PropertyKey, unknown> | null | undefined)?.[p];
     if (schema instanceof z.ZodObject) {
       const next = (schema.shape as Record<string, z.ZodType>)[String(p)];
       if (!next) return [];
@@ -89,6 +94,16 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
     } else return [];
   }
   schema = unwrap(schema);
+  if (schema instanceof z.ZodDiscriminatedUnion) {
+    const key = schema.def.discriminator;
+    const tag = (value as Record<string, unknown> | null | undefined)?.[key];
+    const option = (schema.options as z.ZodType[]).find(
+      (o) =>
+        o instanceof z.ZodObject &&
+        (o.shape as Record<string, z.ZodType>)[key]?.safeParse(tag).success,
+    );
+    schema = option ?? schema;
+  }
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
 
@@ -106,11 +121,11 @@ function unwrap(s: z.ZodType): z.ZodType {
   return cur;
 }
 
-function toIssues(error: z.ZodError): ConfigIssue[] {
+function toIssues(error: z.ZodError, input: unknown): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
-      const known = knownKeysAt(issue.path);
+      const known = knownKeysAt(issue.path, input);
       for (const key of issue.keys) {
         const hint = suggest(key, known);
         out.push({
@@ -311,7 +326,7 @@ export function parseConfig(
   source?: string,
 ): DqaConfig {
   const result = createConfigSchema(registries).safeParse(input);
-  if (!result.success) throw new ConfigError(toIssues(result.error), source);
+  if (!result.success) throw new ConfigError(toIssues(result.error, input), source);
   return result.data;
 }
 
@@ -343,7 +358,7 @@ export function parseConfigText(
         const at = pos ? `line ${pos.line}, column ${pos.col}: ` : '';
         throw new DqaError(
           'CONFIG_PARSE',
-          `${where}invalid YAML at ${at}${e.message.split('\n')[0]}`,
+          `${where}invalid YAML at ${at}${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
           { cause: e },
         );
       }

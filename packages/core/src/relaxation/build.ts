@@ -52,9 +52,10 @@ export function createRelaxedQuantizer(
       }
       const params: Record<string, Variable> = {};
       for (const p of plugin.parameters ?? []) {
-        const v = b.variable(b.scalar(p.init(q.bits)), {
-          name: `${o.name}/${q.id}${q.bits}/${p.name}`,
-        });
+        // Variables survive tidy; the initial scalar does not.
+        const v = b.tidy(() =>
+          b.variable(b.scalar(p.init(q.bits)), { name: `${o.name}/${q.id}${q.bits}/${p.name}` }),
+        );
         created.push(v);
         params[p.name] = v;
       }

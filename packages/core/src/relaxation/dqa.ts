@@ -1,6 +1,6 @@
 import type { Backend, Tensor } from '../backend/backend.js';
 import { ArgumentError } from '../errors.js';
-import { attention, defaultPenalty, initialAlpha, softmax } from '../math/attention.js';
+import { defaultPenalty, initialAlpha, softmax } from '../math/attention.js';
 import { type TemperatureShape, temperatureAt } from '../schedules/temperature.js';
 import {
   disposeQuantizerParams,
@@ -67,7 +67,8 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
       throw new ArgumentError(
         `dqa '${name}': α init has ${init.length} entries for K = ${K} quantizers`,
       );
-    const alpha = b.variable(b.tensor(init, [K]), { name: `${name}/dqa_alpha` });
+    // Variables survive tidy; the initial tensor does not.
+    const alpha = b.tidy(() => b.variable(b.tensor(init, [K]), { name: `${name}/dqa_alpha` }));
     const normalize = o.normalize ?? true;
 
     /** a = softmax(α / T) as a differentiable [K] tensor. */
@@ -114,9 +115,9 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
           return b.div(b.mul(b.sum(b.mul(a, b.tensor(g, [K]))), o.lambda), totalWeights);
         }),
       mixingWeights: (step: StepInfo) => {
-        const values = Array.from(b.readSync(alpha));
+        // Exactly what `forward` uses: softmax(α/T) of the current (normalised, after beforeStep) α.
         const T = dqaTemperature(step, o);
-        return normalize ? attention(values, T) : softmax(values.map((v) => v / T));
+        return softmax(Array.from(b.readSync(alpha), (v) => v / T));
       },
       hard: (x: Tensor) => quantize(b, x, quantizers[0]!),
       dispose: () => {
