@@ -6,6 +6,7 @@ export type DqaErrorCode =
   | 'CONFIG_INVALID'
   | 'CONFIG_PARSE'
   | 'CONFIG_FILE'
+  | 'OUTPUT_FILE'
   | 'SHAPE_MISMATCH'
   | 'INVALID_ARGUMENT'
   | 'NON_FINITE_INPUT'

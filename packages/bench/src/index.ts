@@ -1,0 +1,5 @@
+// @dqa/bench: the paper's studies, with the plotting helpers and file writers they share.
+
+export { OutputFileError, writeFileAtomic } from './io/atomic-write.js';
+export * from './plot/index.js';
+export * from './studies/fig2.js';
