@@ -6,13 +6,13 @@ import {
   type Conv2DOptions,
   conv2dGeometry,
   createReferenceBackend,
-  DqaError,
   pool2dGeometry,
   Random,
   reference,
   ShapeError,
   sizeOf,
 } from '../src/index.js';
+import { thrown } from './helpers.js';
 
 const f32 = (v: readonly number[]) => Float32Array.from(v);
 const iota = (n: number, from = 0) => f32(Array.from({ length: n }, (_, i) => from + i));
@@ -29,16 +29,6 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
-}
-
-function thrown(fn: () => unknown): DqaError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DqaError);
-    return e as DqaError;
-  }
-  return expect.fail('expected an error');
 }
 
 describe('conv2d by hand', () => {

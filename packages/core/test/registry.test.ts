@@ -17,17 +17,7 @@ import {
   validateQuantizer,
 } from '../src/index.js';
 import { fakeBwn, fakeFp, fakeMinmax, fakePact } from './fake-plugins.js';
-
-/** The error `fn` throws (fails the test if it does not throw). */
-function thrown(fn: () => unknown): DqaError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DqaError);
-    return e as DqaError;
-  }
-  return expect.fail('expected an error');
-}
+import { thrown } from './helpers.js';
 
 describe('Registry', () => {
   it('registers, looks up, lists and unregisters', () => {

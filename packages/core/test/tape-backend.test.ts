@@ -6,7 +6,6 @@ import {
   createReferenceBackend,
   createRelaxedQuantizer,
   createTapeBackend,
-  DqaError,
   dqaRegularizer,
   initialAlpha,
   parseConfig,
@@ -18,6 +17,7 @@ import {
   type TensorQuantConfig,
 } from '../src/index.js';
 import { fakeQuantizers } from './fake-plugins.js';
+import { thrown } from './helpers.js';
 
 function read(b: Backend, t: Tensor): number[] {
   return Array.from(b.readSync(t));
@@ -35,17 +35,6 @@ function expectClose(got: ArrayLike<number>, want: readonly number[], tol = 1e-6
 
 function live(b: Backend): number {
   return b.memory!().numTensors;
-}
-
-/** The error `fn` throws (fails the test if it does not throw). */
-function thrown(fn: () => unknown): DqaError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DqaError);
-    return e as DqaError;
-  }
-  return expect.fail('expected an error');
 }
 
 describe('tape backend: gradients', () => {
