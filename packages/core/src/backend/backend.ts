@@ -17,8 +17,12 @@ export interface Tensor {
   readonly shape: readonly number[];
   /** Number of elements (product of `shape`; 1 for a scalar). */
   readonly size: number;
-  /** Name of the backend that created the tensor (tensors never cross backends). */
-  readonly backend: string;
+  /**
+   * Name of the backend that created the tensor, where the backend tags its tensors (tensors never
+   * cross backends). Optional so that engines can hand out their own tensor objects unwrapped
+   * (@dqa/tfjs returns plain `tf.Tensor`s, which tfjs-layers code can use directly).
+   */
+  readonly backend?: string;
 }
 
 /** A mutable, named tensor that survives memory scopes: weights, attention α, PACT's clip. */
