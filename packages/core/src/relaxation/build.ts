@@ -5,7 +5,13 @@ import { checkBits, type QuantTarget } from '../quantizer/plugin.js';
 import type { QuantizerRegistry } from '../quantizer/registry.js';
 import type { Registry } from '../registry.js';
 import { relaxations as defaultRelaxations } from './index.js';
-import type { LayerQuantizer, Relaxation, RelaxedQuantizer } from './relaxation.js';
+import {
+  backendVariables,
+  type LayerQuantizer,
+  type Relaxation,
+  type RelaxedQuantizer,
+  type VariableFactory,
+} from './relaxation.js';
 
 export interface BuildRelaxedOptions {
   /** Name of the tensor (`conv1/weights`), used for variable names and messages. */
@@ -15,6 +21,8 @@ export interface BuildRelaxedOptions {
   target: QuantTarget;
   quantizers: QuantizerRegistry;
   relaxations?: Registry<Relaxation<never>>;
+  /** Creates the trainable variables (default: backend variables). */
+  makeVariable?: VariableFactory;
   /** Relaxation hyperparameters (the config's `relaxation` section). */
   relaxationConfig?: DqaConfig['relaxation'];
 }
@@ -36,6 +44,7 @@ export function createRelaxedQuantizer(
       `${o.name}: relaxation '${relax.id}' takes ${relax.minQuantizers}–${relax.maxQuantizers} quantizers, got ${K}`,
     );
   }
+  const makeVariable = o.makeVariable ?? backendVariables(b);
   const created: Variable[] = [];
   try {
     const layerQuantizers: LayerQuantizer[] = spec.quantizers.map((q) => {
@@ -52,10 +61,7 @@ export function createRelaxedQuantizer(
       }
       const params: Record<string, Variable> = {};
       for (const p of plugin.parameters ?? []) {
-        // Variables survive tidy; the initial scalar does not.
-        const v = b.tidy(() =>
-          b.variable(b.scalar(p.init(q.bits)), { name: `${o.name}/${q.id}${q.bits}/${p.name}` }),
-        );
+        const v = makeVariable(`${o.name}/${q.id}${q.bits}/${p.name}`, [p.init(q.bits)], []);
         created.push(v);
         params[p.name] = v;
       }
@@ -67,7 +73,13 @@ export function createRelaxedQuantizer(
         : relax.id === 'binary-relax'
           ? o.relaxationConfig?.binaryRelax
           : undefined;
-    return (relax as Relaxation<unknown>).create(b, o.name, layerQuantizers, options ?? {});
+    return (relax as Relaxation<unknown>).create(
+      b,
+      o.name,
+      layerQuantizers,
+      options ?? {},
+      makeVariable,
+    );
   } catch (e) {
     b.dispose(created);
     throw e;

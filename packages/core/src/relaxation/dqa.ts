@@ -3,12 +3,14 @@ import { ArgumentError } from '../errors.js';
 import { defaultPenalty, initialAlpha, softmax } from '../math/attention.js';
 import { type TemperatureShape, temperatureAt } from '../schedules/temperature.js';
 import {
+  backendVariables,
   disposeQuantizerParams,
   type LayerQuantizer,
   quantize,
   type Relaxation,
   type RelaxedQuantizer,
   type StepInfo,
+  type VariableFactory,
 } from './relaxation.js';
 
 export interface DqaOptions {
@@ -53,6 +55,7 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
     name: string,
     quantizers: readonly LayerQuantizer[],
     options: Partial<DqaOptions>,
+    makeVariable?: VariableFactory,
   ): RelaxedQuantizer {
     const o: DqaOptions = { ...defaultDqaOptions, ...options };
     const K = quantizers.length;
@@ -67,8 +70,7 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
       throw new ArgumentError(
         `dqa '${name}': α init has ${init.length} entries for K = ${K} quantizers`,
       );
-    // Variables survive tidy; the initial tensor does not.
-    const alpha = b.tidy(() => b.variable(b.tensor(init, [K]), { name: `${name}/dqa_alpha` }));
+    const alpha = (makeVariable ?? backendVariables(b))(`${name}/dqa_alpha`, init, [K]);
     const normalize = o.normalize ?? true;
 
     /** a = softmax(α / T) as a differentiable [K] tensor. */

@@ -48,6 +48,22 @@ export interface RelaxedQuantizer {
   dispose(): void;
 }
 
+/**
+ * Creates the trainable variables a relaxation or plugin needs (DQA's α, PACT's clip level). The
+ * default makes backend variables; a framework integration passes its own, e.g. tfjs-layers
+ * weights, so that the framework's optimizer and checkpoints see them.
+ */
+export type VariableFactory = (
+  name: string,
+  values: readonly number[],
+  shape: readonly number[],
+) => Variable;
+
+/** The default factory: a backend variable holding `values`. */
+export function backendVariables(b: Backend): VariableFactory {
+  return (name, values, shape) => b.tidy(() => b.variable(b.tensor(values, shape), { name }));
+}
+
 /** A relaxation plugin: `ste`, `binary-relax`, `dqa`, … */
 export interface Relaxation<O = unknown> {
   readonly id: string;
@@ -60,6 +76,7 @@ export interface Relaxation<O = unknown> {
     name: string,
     quantizers: readonly LayerQuantizer[],
     options: O,
+    makeVariable?: VariableFactory,
   ): RelaxedQuantizer;
 }
 
