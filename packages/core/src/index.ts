@@ -7,6 +7,9 @@ export {
   type Conv2DGeometry,
   conv2dGeometry,
   formatShape,
+  inferReshape,
+  normalizeAxes,
+  normalizePerm,
   pool2dGeometry,
   sizeOf,
 } from './backend/shape.js';

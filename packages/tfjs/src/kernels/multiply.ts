@@ -1,0 +1,7 @@
+import { type KernelConfig, Multiply } from '@tensorflow/tfjs-core';
+import { arithmeticConfig } from './broadcast-arithmetic.js';
+
+/** a · b on cpu, float32, broadcasting without per-element index arithmetic. */
+export function multiplyConfig(): KernelConfig {
+  return arithmeticConfig(Multiply);
+}

