@@ -9,6 +9,8 @@ import {
   DqaConv2D,
   DqaDense,
   type LayerAttention,
+  type QuantizationFunction,
+  type QuantizedLayer,
   type QuantizedModel,
   quantizeModel,
   type TfjsBackend,
@@ -149,6 +151,84 @@ describe('quantizeModel', () => {
     const bias = layer.getWeights()[1]!;
     const want = tf.add(tf.matMul(x, tf.tensor(hard, [8, 3])), bias);
     expect(new Set(hard).size).toBeLessThanOrEqual(4);
+    expect(Math.max(...Array.from(tf.sub(got, want).abs().dataSync()))).toBeLessThan(1e-5);
+  });
+});
+
+describe('activation quantization and the Fig. 3 events', () => {
+  it('PACT inputs under DQA train, then collapse to 2-bit inputs and 2-bit weights', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [6], units: 12, activation: 'relu', name: 'in' }),
+        tf.layers.dense({ units: 12, activation: 'relu', name: 'mid' }),
+        tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
+      ],
+    });
+    const pact28 = {
+      relaxation: 'dqa',
+      quantizers: [
+        { id: 'pact', bits: 2 },
+        { id: 'pact', bits: 8 },
+      ],
+    };
+    const q = await quantizeModel(
+      model,
+      { quantization: { weights: dqa248, activations: pact28 } },
+      { backend },
+    );
+    const names = q.model.trainableWeights.map((w) => w.name);
+    for (const n of [
+      'mid/inputs/pact2/alpha',
+      'mid/inputs/pact8/alpha',
+      'mid/inputs/dqa_alpha',
+      'mid/weights/dqa_alpha',
+    ]) {
+      expect(names.some((m) => m.startsWith(n))).toBe(true);
+    }
+    const x = tf.randomNormal([192, 6], 0, 1, 'float32', 5);
+    const y = tf
+      .oneHot(tf.argMax(tf.matMul(x, tf.randomNormal([6, 3], 0, 1, 'float32', 6)), 1), 3)
+      .toFloat();
+    q.model.compile({ optimizer: tf.train.sgd(0.2), loss: 'categoricalCrossentropy' });
+    const functions: QuantizationFunction[][] = [];
+    const history = await q.model.fit(x, y, {
+      epochs: 4,
+      batchSize: 32,
+      verbose: 0,
+      callbacks: [
+        q.callback({ every: 6, samples: 40, onQuantizationFunction: (_s, f) => functions.push(f) }),
+      ],
+    });
+    const loss = history.history.loss as number[];
+    expect(loss.at(-1)!).toBeLessThan(loss[0]!);
+    // Fig. 3b data: one function per quantized layer, weights ascending, as many q as w.
+    expect(functions).toHaveLength(4);
+    for (const f of functions[0]!) {
+      expect(f.layer).toBe('mid');
+      expect(f.w).toHaveLength(40);
+      expect(f.q).toHaveLength(40);
+      expect([...f.w].sort((a, b) => a - b)).toEqual(f.w);
+    }
+    q.collapse();
+    const mid = q.model.getLayer('mid') as tf.layers.Layer & QuantizedLayer;
+    const [fn] = q.session.quantizationFunctions();
+    expect(new Set(fn!.q).size).toBeLessThanOrEqual(4);
+    // The collapsed layer computes relu(PACT₂(x) · Q₁(w) + b) exactly.
+    const h = q.model.getLayer('in').apply(x.slice([0, 0], [8, 6])) as tf.Tensor;
+    const alpha = (
+      mid.activationQuantizer!.quantizers[0]!.params.alpha as unknown as tf.Tensor
+    ).dataSync()[0]!;
+    const hq = quantizers
+      .get('pact')
+      .reference(Float32Array.from(h.dataSync()), 2, { params: { alpha } });
+    expect(new Set(hq).size).toBeLessThanOrEqual(4);
+    const wq = quantizers
+      .get('minmax')
+      .reference(Float32Array.from(mid.floatKernel().dataSync()), 2);
+    const want = tf.relu(
+      tf.add(tf.matMul(tf.tensor(hq, [8, 12]), tf.tensor(wq, [12, 12])), mid.getWeights()[1]!),
+    );
+    const got = mid.apply(h) as tf.Tensor;
     expect(Math.max(...Array.from(tf.sub(got, want).abs().dataSync()))).toBeLessThan(1e-5);
   });
 });

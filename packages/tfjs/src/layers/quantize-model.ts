@@ -17,7 +17,7 @@ import {
   type QuantizableClassName,
   type QuantizedLayer,
 } from './quantized-layers.js';
-import { type LayerAttention, QuantizationSession } from './session.js';
+import { type LayerAttention, type QuantizationFunction, QuantizationSession } from './session.js';
 
 /** The part of a DQA-TS configuration `quantizeModel` uses. */
 export type QuantizeModelConfig = Pick<DqaConfigInput, 'quantization' | 'relaxation'>;
@@ -61,19 +61,26 @@ export class QuantizedModel {
    * the session's step (T(b), Binary-Relax's ω) and runs each layer's per-step hook (α ← α/std(α)).
    * `onAttention` receives every layer's mixing weights every `every` steps (Fig. 3a data).
    */
-  callback(
-    options: {
-      onAttention?: (step: StepInfo, attention: LayerAttention[]) => void;
-      every?: number;
-    } = {},
-  ): tf.Callback {
-    return new DqaFitCallback(this.session, options.onAttention, options.every ?? 1);
+  callback(options: FitCallbackOptions = {}): tf.Callback {
+    return new DqaFitCallback(this.session, options);
   }
 
   /** After training: every layer uses its hard low-bit quantizer Q_1 from now on. */
   collapse(): void {
     this.session.collapse();
   }
+}
+
+/** What the `model.fit` callback streams (the paper's Fig. 3 data). */
+export interface FitCallbackOptions {
+  /** Every layer's mixing weights a_k (Fig. 3a), every `every` batches. */
+  onAttention?: (step: StepInfo, attention: LayerAttention[]) => void;
+  /** Every layer's effective quantization function q(w) (Fig. 3b), every `every` batches. */
+  onQuantizationFunction?: (step: StepInfo, functions: QuantizationFunction[]) => void;
+  /** Batches between events (default 1). */
+  every?: number;
+  /** Points per quantization function (default 256). */
+  samples?: number;
 }
 
 class DqaFitCallback extends tf.Callback {
@@ -83,10 +90,7 @@ class DqaFitCallback extends tf.Callback {
 
   constructor(
     private readonly session: QuantizationSession,
-    private readonly onAttention:
-      | ((step: StepInfo, attention: LayerAttention[]) => void)
-      | undefined,
-    private readonly every: number,
+    private readonly options: FitCallbackOptions,
   ) {
     super();
   }
@@ -122,8 +126,14 @@ class DqaFitCallback extends tf.Callback {
   }
 
   override async onBatchEnd(): Promise<void> {
-    if (this.onAttention && this.step % this.every === 0)
-      this.onAttention(this.session.step, this.session.attention());
+    const o = this.options;
+    if (this.step % (o.every ?? 1) === 0) {
+      o.onAttention?.(this.session.step, this.session.attention());
+      o.onQuantizationFunction?.(
+        this.session.step,
+        this.session.quantizationFunctions(this.session.step, o.samples),
+      );
+    }
     this.step++;
   }
 }

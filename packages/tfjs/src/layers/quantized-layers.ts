@@ -8,7 +8,12 @@ import {
   type Variable,
 } from '@dqa/core';
 import * as tf from '@tensorflow/tfjs';
-import type { LayerAttention, QuantizationSession, SessionLayer } from './session.js';
+import type {
+  LayerAttention,
+  QuantizationFunction,
+  QuantizationSession,
+  SessionLayer,
+} from './session.js';
 
 /**
  * Quantized versions of tfjs-layers' Conv2D, DepthwiseConv2D and Dense. Each subclasses the stock
@@ -206,6 +211,25 @@ function quantizedClass(
         weights: this.weightQuantizer?.mixingWeights(step) ?? null,
         activations: this.activationQuantizer?.mixingWeights(step) ?? null,
       };
+    }
+
+    quantizationFunction(step: StepInfo, samples: number): QuantizationFunction | null {
+      const wq = this.weightQuantizer;
+      if (!wq) return null;
+      return tf.tidy(() => {
+        const w = this.floatKernel();
+        const q = (this.session?.mode === 'hard' ? wq.hard(w) : wq.forward(w, step)) as tf.Tensor;
+        const wv = w.dataSync();
+        const qv = q.dataSync();
+        // Evenly spaced ranks of the sorted weights, ends included.
+        const order = Array.from(wv.keys()).sort((i, j) => wv[i]! - wv[j]!);
+        const n = Math.min(samples, order.length);
+        const picks = Array.from(
+          { length: n },
+          (_, k) => order[Math.round((k * (order.length - 1)) / Math.max(n - 1, 1))]!,
+        );
+        return { layer: this.name, w: picks.map((i) => wv[i]!), q: picks.map((i) => qv[i]!) };
+      });
     }
 
     hardKernel(): tf.Tensor {

@@ -12,6 +12,16 @@ export interface LayerAttention {
   activations: number[] | null;
 }
 
+/**
+ * A layer's effective weight quantization function at a step (the paper's Fig. 3b): sampled float
+ * weights w, ascending, and what the layer computes with, q = Σ a_k Q_k(w) (or Q_1(w) once collapsed).
+ */
+export interface QuantizationFunction {
+  layer: string;
+  w: number[];
+  q: number[];
+}
+
 /** What a quantized layer needs from the model it belongs to. */
 export interface SessionLayer {
   readonly name: string;
@@ -19,6 +29,8 @@ export interface SessionLayer {
   initQuantization(session: QuantizationSession): void;
   beforeStep(step: StepInfo): void;
   attention(step: StepInfo): LayerAttention;
+  /** The effective weight quantization function, or null when the weights are float. */
+  quantizationFunction(step: StepInfo, samples: number): QuantizationFunction | null;
 }
 
 /**
@@ -48,6 +60,11 @@ export class QuantizationSession {
   /** Every layer's current mixing weights. */
   attention(step: StepInfo = this.step): LayerAttention[] {
     return this.layers.map((l) => l.attention(step));
+  }
+
+  /** Every quantized layer's effective weight quantization function (`samples` points each). */
+  quantizationFunctions(step: StepInfo = this.step, samples = 256): QuantizationFunction[] {
+    return this.layers.flatMap((l) => l.quantizationFunction(step, samples) ?? []);
   }
 
   /** From now on every layer uses its hard low-bit quantizer Q_1 (evaluation, export). */
