@@ -32,3 +32,4 @@ export * from './relaxation/build.js';
 export * from './relaxation/index.js';
 export * from './schedules/learning-rate.js';
 export * from './schedules/temperature.js';
+export * from './train/index.js';

@@ -1,0 +1,2 @@
+export * from './sgd.js';
+export * from './trainer.js';

@@ -1,0 +1,294 @@
+import type { Backend, Tensor, Variable } from '../backend/backend.js';
+import { ArgumentError, DqaError } from '../errors.js';
+import type { RelaxedQuantizer, StepInfo } from '../relaxation/relaxation.js';
+import { type LearningRateSchedule, learningRate } from '../schedules/learning-rate.js';
+import { Sgd, type SgdOptions, type SgdState } from './sgd.js';
+
+/** How the model is run for one batch. */
+export interface ForwardContext {
+  training: boolean;
+  step: StepInfo;
+  /** Use every quantizer's collapsed, hard Q_1 (final evaluation). */
+  hard: boolean;
+}
+
+/** What the Trainer needs from a model, whatever built it (@dqa/models specs, user code). */
+export interface TrainableModel {
+  /** Everything the optimizer updates: weights, biases, DQA's α, PACT's clip levels. */
+  readonly variables: readonly Variable[];
+  /** The variables weight decay applies to (layer weights; never the attention α). */
+  readonly decayVariables: readonly Variable[];
+  /** The model's relaxed quantizers (weights and activations), for the per-step hooks and events. */
+  readonly quantizers: readonly RelaxedQuantizer[];
+  /** S of eq. 6: the number of weights in the whole network. */
+  readonly weightCount: number;
+  /** Logits `[batch, classes]` for inputs `x`. */
+  forward(x: Tensor, ctx: ForwardContext): Tensor;
+}
+
+/** A batch of inputs and one-hot labels. The Trainer disposes both after use. */
+export interface Batch {
+  x: Tensor;
+  y: Tensor;
+}
+
+export interface TrainData {
+  /** Batches per training epoch. */
+  readonly stepsPerEpoch: number;
+  /** The training batches of an epoch, in an order that depends only on the epoch (resumable). */
+  trainBatches(epoch: number): Iterable<Batch>;
+  testBatches(): Iterable<Batch>;
+}
+
+/** Everything needed to continue a run exactly where it stopped. */
+export interface Checkpoint {
+  /** Epochs completed. */
+  epoch: number;
+  /** Global steps completed. */
+  step: number;
+  variables: Record<string, { shape: number[]; values: number[] }>;
+  optimizer: SgdState;
+}
+
+export interface LayerAttentionEvent {
+  name: string;
+  relaxation: string;
+  /** Mixing weights a_k (Q_1 first). */
+  a: number[];
+}
+
+export type TrainEvent =
+  | { type: 'start'; epochs: number; stepsPerEpoch: number; totalSteps: number; startEpoch: number }
+  | {
+      type: 'step';
+      epoch: number;
+      step: number;
+      totalSteps: number;
+      loss: number;
+      regularizer: number;
+      lr: number;
+      /** Present every `attentionEvery` steps. */
+      attention?: LayerAttentionEvent[];
+    }
+  | {
+      type: 'epoch';
+      epoch: number;
+      trainLoss: number;
+      testLoss: number;
+      testAccuracy: number;
+      seconds: number;
+    }
+  | { type: 'checkpoint'; checkpoint: Checkpoint }
+  | { type: 'end'; relaxedAccuracy: number; hardAccuracy: number; stopped: boolean };
+
+export interface TrainOptions {
+  epochs: number;
+  learningRate: LearningRateSchedule;
+  optimizer: SgdOptions;
+  onEvent?: (e: TrainEvent) => void;
+  /** Steps between attention reports in `step` events (default: once per epoch's first step). */
+  attentionEvery?: number;
+  /** Continue from this checkpoint. */
+  resume?: Checkpoint;
+  /** Checked between steps: return true to stop after a checkpoint (Ctrl-C). */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainResult {
+  relaxedAccuracy: number;
+  hardAccuracy: number;
+  stopped: boolean;
+  /** The last checkpoint (after the last completed epoch). */
+  checkpoint: Checkpoint;
+}
+
+/** Top-1 accuracy and mean cross-entropy over batches. */
+export function evaluate(
+  b: Backend,
+  model: TrainableModel,
+  batches: Iterable<Batch>,
+  ctx: ForwardContext,
+): { accuracy: number; loss: number } {
+  let correct = 0;
+  let count = 0;
+  let lossSum = 0;
+  for (const batch of batches) {
+    const { logits, loss } = b.tidy(() => {
+      const out = model.forward(batch.x, ctx);
+      return { logits: b.readSync(out), loss: b.readSync(b.softmaxCrossEntropy(out, batch.y))[0]! };
+    });
+    const labels = b.readSync(batch.y);
+    const n = batch.y.shape[0]!;
+    const classes = batch.y.shape[1]!;
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      let truth = 0;
+      for (let c = 1; c < classes; c++) {
+        if (logits[i * classes + c]! > logits[i * classes + best]!) best = c;
+        if (labels[i * classes + c]! > labels[i * classes + truth]!) truth = c;
+      }
+      if (best === truth) correct++;
+    }
+    lossSum += loss * n;
+    count += n;
+    b.dispose([batch.x, batch.y]);
+  }
+  if (count === 0) throw new ArgumentError('evaluate: the data set has no test batches');
+  return { accuracy: correct / count, loss: lossSum / count };
+}
+
+function snapshot(
+  b: Backend,
+  model: TrainableModel,
+  optimizer: Sgd,
+  epoch: number,
+  step: number,
+): Checkpoint {
+  const variables: Checkpoint['variables'] = {};
+  for (const v of model.variables)
+    variables[v.name] = { shape: [...v.shape], values: Array.from(b.readSync(v)) };
+  return { epoch, step, variables, optimizer: optimizer.state() };
+}
+
+function restore(b: Backend, model: TrainableModel, optimizer: Sgd, c: Checkpoint): void {
+  for (const v of model.variables) {
+    const s = c.variables[v.name];
+    if (!s)
+      throw new DqaError('INVALID_ARGUMENT', `resume: the checkpoint has no variable '${v.name}'`);
+    if (s.shape.length !== v.shape.length || s.shape.some((d, i) => d !== v.shape[i])) {
+      throw new DqaError(
+        'SHAPE_MISMATCH',
+        `resume: variable '${v.name}' has shape [${v.shape.join(', ')}] but the checkpoint holds [${s.shape.join(', ')}]`,
+      );
+    }
+    b.tidy(() => v.assign(b.tensor(s.values, s.shape)));
+  }
+  optimizer.load(c.optimizer);
+}
+
+/**
+ * The backend-agnostic training loop: per batch, the schedules at step b (the relaxations read
+ * T(b) and ω from the step), the relaxations' per-step hooks (α ← α/std(α)), cross-entropy plus
+ * every layer's regularizer (eq. 6), gradients, an SGD step at the scheduled learning rate; per
+ * epoch, evaluation of the relaxed model and a checkpoint; at the end, evaluation of the hard
+ * low-bit model (every quantizer collapsed to Q_1). Emits events; writes nothing itself.
+ */
+export function train(
+  b: Backend,
+  model: TrainableModel,
+  data: TrainData,
+  options: TrainOptions,
+): TrainResult {
+  if (!(Number.isInteger(options.epochs) && options.epochs > 0)) {
+    throw new ArgumentError(`train: epochs must be a positive integer, got ${options.epochs}`);
+  }
+  const stepsPerEpoch = data.stepsPerEpoch;
+  if (!(Number.isInteger(stepsPerEpoch) && stepsPerEpoch > 0)) {
+    throw new ArgumentError(
+      `train: the data set must have at least one batch per epoch, got ${stepsPerEpoch}`,
+    );
+  }
+  const totalSteps = options.epochs * stepsPerEpoch;
+  const emit = options.onEvent ?? (() => {});
+  const optimizer = new Sgd(b, model.variables, options.optimizer, model.decayVariables);
+  let startEpoch = 0;
+  let step = 0;
+  if (options.resume) {
+    restore(b, model, optimizer, options.resume);
+    startEpoch = options.resume.epoch;
+    step = options.resume.step;
+  }
+  let checkpoint = snapshot(b, model, optimizer, startEpoch, step);
+  emit({ type: 'start', epochs: options.epochs, stepsPerEpoch, totalSteps, startEpoch });
+  let stopped = false;
+  const info = (s: number): StepInfo => ({ step: s, totalSteps, stepsPerEpoch });
+
+  try {
+    for (let epoch = startEpoch; epoch < options.epochs && !stopped; epoch++) {
+      const started = Date.now();
+      let lossSum = 0;
+      let batches = 0;
+      for (const batch of data.trainBatches(epoch)) {
+        const s = info(step);
+        for (const q of model.quantizers) q.beforeStep(s);
+        const lr = learningRate(step, totalSteps, options.learningRate);
+        let regularizer = 0;
+        const { value, grads } = b.valueAndGrads(() => {
+          const logits = model.forward(batch.x, { training: true, step: s, hard: false });
+          const ce = b.softmaxCrossEntropy(logits, batch.y);
+          let reg: Tensor | null = null;
+          for (const q of model.quantizers) {
+            const r = q.regularizer(s, model.weightCount);
+            if (r) reg = reg ? b.add(reg, r) : r;
+          }
+          if (!reg) return ce;
+          regularizer = b.readSync(reg)[0]!;
+          return b.add(ce, reg);
+        }, model.variables);
+        const loss = b.readSync(value)[0]!;
+        if (!Number.isFinite(loss)) {
+          b.dispose([value, ...grads, batch.x, batch.y]);
+          throw new DqaError(
+            'NON_FINITE_INPUT',
+            `train: the loss became ${loss} at step ${step} (epoch ${epoch}); lower the learning rate`,
+          );
+        }
+        optimizer.apply(grads, lr);
+        b.dispose([value, ...grads, batch.x, batch.y]);
+        const every = options.attentionEvery ?? stepsPerEpoch;
+        const attention =
+          model.quantizers.length && step % every === 0
+            ? model.quantizers.map((q) => ({
+                name: q.name,
+                relaxation: q.relaxation,
+                a: q.mixingWeights(s),
+              }))
+            : undefined;
+        emit({
+          type: 'step',
+          epoch,
+          step,
+          totalSteps,
+          loss,
+          regularizer,
+          lr,
+          ...(attention ? { attention } : {}),
+        });
+        lossSum += loss;
+        batches++;
+        step++;
+        if (options.shouldStop?.()) {
+          stopped = true;
+          break;
+        }
+      }
+      if (stopped) break;
+      const test = evaluate(b, model, data.testBatches(), {
+        training: false,
+        step: info(step),
+        hard: false,
+      });
+      emit({
+        type: 'epoch',
+        epoch,
+        trainLoss: batches ? lossSum / batches : Number.NaN,
+        testLoss: test.loss,
+        testAccuracy: test.accuracy,
+        seconds: (Date.now() - started) / 1000,
+      });
+      checkpoint = snapshot(b, model, optimizer, epoch + 1, step);
+      emit({ type: 'checkpoint', checkpoint });
+    }
+    const end = info(Math.min(step, totalSteps));
+    const relaxed = evaluate(b, model, data.testBatches(), {
+      training: false,
+      step: end,
+      hard: false,
+    });
+    const hard = evaluate(b, model, data.testBatches(), { training: false, step: end, hard: true });
+    emit({ type: 'end', relaxedAccuracy: relaxed.accuracy, hardAccuracy: hard.accuracy, stopped });
+    return { relaxedAccuracy: relaxed.accuracy, hardAccuracy: hard.accuracy, stopped, checkpoint };
+  } finally {
+    optimizer.dispose();
+  }
+}

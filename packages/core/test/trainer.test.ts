@@ -1,0 +1,272 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Backend,
+  type Batch,
+  type Checkpoint,
+  createReferenceBackend,
+  createRelaxedQuantizer,
+  learningRate,
+  parseConfig,
+  Random,
+  type RelaxedQuantizer,
+  Sgd,
+  type TrainableModel,
+  type TrainData,
+  type TrainEvent,
+  train,
+  type Variable,
+} from '../src/index.js';
+import { fakeQuantizers } from './fake-plugins.js';
+
+const quantizers = fakeQuantizers();
+
+/** A 4 → 8 → 3 MLP whose two weight matrices go through DQA 2/4/8-bit (fake min-max). */
+function mlp(b: Backend, seed: number, lambda = 1): TrainableModel {
+  const rng = new Random(seed);
+  const cfg = parseConfig(
+    {
+      model: { name: 'mlp' },
+      data: { name: 'blobs' },
+      quantization: {
+        weights: {
+          relaxation: 'dqa',
+          quantizers: [
+            { id: 'minmax', bits: 2 },
+            { id: 'minmax', bits: 4 },
+            { id: 'minmax', bits: 8 },
+          ],
+        },
+      },
+      relaxation: { dqa: { lambda } },
+    },
+    { quantizers },
+  );
+  const v = (name: string, values: Float32Array, shape: number[]): Variable =>
+    b.tidy(() => b.variable(b.tensor(values, shape), { name }));
+  const w1 = v('fc1/kernel', rng.normalArray(32, 0, 0.5), [4, 8]);
+  const b1 = v('fc1/bias', new Float32Array(8), [8]);
+  const w2 = v('fc2/kernel', rng.normalArray(24, 0, 0.5), [8, 3]);
+  const b2 = v('fc2/bias', new Float32Array(3), [3]);
+  const rq = (name: string): RelaxedQuantizer =>
+    createRelaxedQuantizer(b, cfg.quantization.weights!, {
+      name,
+      rank: 2,
+      target: 'weights',
+      quantizers,
+      relaxationConfig: cfg.relaxation,
+    });
+  const q1 = rq('fc1/weights');
+  const q2 = rq('fc2/weights');
+  return {
+    variables: [w1, b1, w2, b2, ...q1.variables, ...q2.variables],
+    decayVariables: [w1, w2],
+    quantizers: [q1, q2],
+    weightCount: 32 + 8 + 24 + 3,
+    forward: (x, ctx) =>
+      b.tidy(() => {
+        const k1 = ctx.hard ? q1.hard(w1) : q1.forward(w1, ctx.step);
+        const k2 = ctx.hard ? q2.hard(w2) : q2.forward(w2, ctx.step);
+        const h = b.relu(b.add(b.matMul(x, k1), b1));
+        return b.add(b.matMul(h, k2), b2);
+      }),
+  };
+}
+
+/** Three Gaussian blobs in 4-D; batches in an order that depends only on the epoch. */
+function blobs(b: Backend, batchSize = 20): TrainData & { trainCount: number } {
+  const rng = new Random(99);
+  const centres = [
+    [2, 0, 0, 1],
+    [-2, 1, 0, -1],
+    [0, -2, 2, 0],
+  ];
+  const make = (n: number) => {
+    const x = new Float32Array(n * 4);
+    const y = new Float32Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      const c = i % 3;
+      for (let d = 0; d < 4; d++) x[i * 4 + d] = centres[c]![d]! + 0.6 * rng.normal();
+      y[i * 3 + c] = 1;
+    }
+    return { x, y, n };
+  };
+  const trainSet = make(240);
+  const testSet = make(60);
+  const batches = (
+    set: { x: Float32Array; y: Float32Array; n: number },
+    order: number[],
+  ): Batch[] => {
+    const out: Batch[] = [];
+    for (let s = 0; s < order.length; s += batchSize) {
+      const idx = order.slice(s, s + batchSize);
+      const x = new Float32Array(idx.length * 4);
+      const y = new Float32Array(idx.length * 3);
+      idx.forEach((i, k) => {
+        x.set(set.x.subarray(i * 4, i * 4 + 4), k * 4);
+        y.set(set.y.subarray(i * 3, i * 3 + 3), k * 3);
+      });
+      out.push({ x: b.tensor(x, [idx.length, 4]), y: b.tensor(y, [idx.length, 3]) });
+    }
+    return out;
+  };
+  return {
+    trainCount: 240,
+    stepsPerEpoch: 240 / batchSize,
+    trainBatches: (epoch) =>
+      batches(trainSet, new Random(1000 + epoch).shuffle(Array.from({ length: 240 }, (_, i) => i))),
+    testBatches: () =>
+      batches(
+        testSet,
+        Array.from({ length: 60 }, (_, i) => i),
+      ),
+  };
+}
+
+const options = {
+  learningRate: { kind: 'step' as const, initial: 0.1 },
+  optimizer: { momentum: 0.9, weightDecay: 1e-4, nesterov: false },
+};
+
+describe('Sgd', () => {
+  it('momentum and weight decay follow PyTorch: v ← μv + g + λw, w ← w − lr·v', () => {
+    const b = createReferenceBackend();
+    const w = b.tidy(() => b.variable(b.tensor([1, -2], [2]), { name: 'w' }));
+    const u = b.tidy(() => b.variable(b.tensor([3], [1]), { name: 'u' }));
+    const sgd = new Sgd(b, [w, u], { momentum: 0.5, weightDecay: 0.1, nesterov: false }, [w]);
+    const g = () => [b.tensor([1, 1], [2]), b.tensor([2], [1])];
+    sgd.apply(g(), 0.1);
+    // w: g + 0.1·w = [1.1, 0.8]; v = that; w ← [1 − 0.11, −2 − 0.08]. u: not decayed, v = 2, u ← 2.8.
+    expect(Array.from(b.readSync(w)).map((x) => +x.toFixed(6))).toEqual([0.89, -2.08]);
+    expect(b.readSync(u)[0]).toBeCloseTo(2.8, 6);
+    sgd.apply(g(), 0.1);
+    // u: v = 0.5·2 + 2 = 3 → u = 2.8 − 0.3 = 2.5.
+    expect(b.readSync(u)[0]).toBeCloseTo(2.5, 6);
+    expect(() => new Sgd(b, [w], { momentum: 1, weightDecay: 0, nesterov: false })).toThrow(
+      /momentum must be in \[0, 1\)/,
+    );
+  });
+
+  it('Nesterov uses g + μ·v as the step direction', () => {
+    const b = createReferenceBackend();
+    const w = b.tidy(() => b.variable(b.tensor([0], [1]), { name: 'w' }));
+    const sgd = new Sgd(b, [w], { momentum: 0.9, weightDecay: 0, nesterov: true });
+    sgd.apply([b.tensor([1], [1])], 1);
+    // v = 1; direction = 1 + 0.9 = 1.9.
+    expect(b.readSync(w)[0]).toBeCloseTo(-1.9, 6);
+  });
+});
+
+describe('train', () => {
+  it('trains a DQA-quantized MLP: loss falls, the relaxed and the hard 2-bit model classify well', () => {
+    const b = createReferenceBackend();
+    const events: TrainEvent[] = [];
+    const result = train(b, mlp(b, 1, 5), blobs(b), {
+      ...options,
+      epochs: 6,
+      attentionEvery: 12,
+      onEvent: (e) => events.push(e),
+    });
+    const steps = events.filter((e) => e.type === 'step');
+    expect(steps).toHaveLength(72);
+    expect(events[0]).toEqual({
+      type: 'start',
+      epochs: 6,
+      stepsPerEpoch: 12,
+      totalSteps: 72,
+      startEpoch: 0,
+    });
+    // The scheduled learning rate (÷10 at 1/3 and 2/3 of training) is what was used.
+    for (const e of steps)
+      expect(e.lr).toBeCloseTo(learningRate(e.step, 72, options.learningRate), 12);
+    const epochs = events.filter((e) => e.type === 'epoch');
+    expect(epochs).toHaveLength(6);
+    expect(epochs.at(-1)!.trainLoss).toBeLessThan(epochs[0]!.trainLoss);
+    expect(result.relaxedAccuracy).toBeGreaterThan(0.9);
+    expect(result.hardAccuracy).toBeGreaterThan(0.8);
+    // Attention is reported every 12 steps, starting near uniform (T0 = 100) and ending sharp.
+    const att = steps.filter((e) => e.attention);
+    expect(att).toHaveLength(6);
+    expect(att[0]!.attention![0]!.a.every((a) => Math.abs(a - 1 / 3) < 0.02)).toBe(true);
+    expect(Math.max(...att.at(-1)!.attention![0]!.a)).toBeGreaterThan(0.9);
+    expect(steps.every((e) => e.regularizer > 0)).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: 'end', stopped: false });
+  });
+
+  it('resumes from a checkpoint bit for bit', () => {
+    const straight = createReferenceBackend();
+    const full = train(straight, mlp(straight, 2), blobs(straight), { ...options, epochs: 4 });
+
+    const first = createReferenceBackend();
+    let saved: Checkpoint | undefined;
+    train(first, mlp(first, 2), blobs(first), {
+      ...options,
+      epochs: 4,
+      onEvent: (e) => {
+        if (e.type === 'checkpoint' && e.checkpoint.epoch === 2)
+          saved = structuredClone(e.checkpoint);
+      },
+      shouldStop: () => saved !== undefined,
+    });
+    expect(saved?.epoch).toBe(2);
+    const second = createReferenceBackend();
+    const resumed = train(second, mlp(second, 777), blobs(second), {
+      ...options,
+      epochs: 4,
+      resume: saved!,
+    });
+    expect(resumed.checkpoint.step).toBe(full.checkpoint.step);
+    expect(resumed.checkpoint.variables).toEqual(full.checkpoint.variables);
+    expect(resumed.checkpoint.optimizer).toEqual(full.checkpoint.optimizer);
+  });
+
+  it('stops between steps when asked, keeping the last whole-epoch checkpoint', () => {
+    const b = createReferenceBackend();
+    let steps = 0;
+    const result = train(b, mlp(b, 3), blobs(b), {
+      ...options,
+      epochs: 3,
+      onEvent: (e) => {
+        if (e.type === 'step') steps++;
+      },
+      shouldStop: () => steps >= 17,
+    });
+    expect(result.stopped).toBe(true);
+    expect(steps).toBe(17);
+    expect(result.checkpoint.epoch).toBe(1);
+    expect(result.checkpoint.step).toBe(12);
+  });
+
+  it('refuses a checkpoint whose variables do not fit, naming the variable', () => {
+    const b = createReferenceBackend();
+    const model = mlp(b, 4);
+    const bad: Checkpoint = {
+      epoch: 1,
+      step: 12,
+      variables: { 'fc1/kernel': { shape: [2, 2], values: [0, 0, 0, 0] } },
+      optimizer: { momentum: {} },
+    };
+    expect(() => train(b, model, blobs(b), { ...options, epochs: 2, resume: bad })).toThrow(
+      "resume: variable 'fc1/kernel' has shape [4, 8] but the checkpoint holds [2, 2]",
+    );
+  });
+
+  it('stops with a clear error when the loss diverges', () => {
+    const b = createReferenceBackend();
+    expect(() =>
+      train(b, mlp(b, 5), blobs(b), {
+        ...options,
+        epochs: 1,
+        learningRate: { kind: 'constant', initial: 1e30 },
+      }),
+    ).toThrow(/the loss became (NaN|Infinity) at step \d+ \(epoch 0\); lower the learning rate/);
+  });
+
+  it('leaks no tensors over a run', () => {
+    const b = createReferenceBackend();
+    const model = mlp(b, 6);
+    const data = blobs(b);
+    const before = b.memory!().numTensors;
+    train(b, model, data, { ...options, epochs: 1 });
+    expect(b.memory!().numTensors).toBe(before);
+  });
+});
