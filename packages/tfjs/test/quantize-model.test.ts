@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { type TrainEvent, train as trainModel } from '@dqa/core';
 import { quantizers } from '@dqa/quantizers';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -330,4 +331,80 @@ describe('a quantizeModel model trains with model.fit on real data', () => {
     // … and the collapsed model, every layer at 2 bits, still classifies well.
     expect(hard).toBeGreaterThan(0.7);
   }, 120_000);
+});
+
+describe("a quantizeModel model trains with @dqa/core's Trainer", () => {
+  it('DQA 2/4/8-bit on MNIST: accuracy rises, the run emits attention and checkpoints', async () => {
+    const train = mnist('train', 2000);
+    const test = mnist('t10k', 500);
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({
+          inputShape: [28, 28, 1],
+          filters: 8,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelInitializer: tf.initializers.heNormal({ seed: 4 }),
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({
+          units: 10,
+          kernelInitializer: tf.initializers.glorotNormal({ seed: 5 }),
+        }),
+      ],
+    });
+    const q = await quantizeModel(
+      model,
+      {
+        quantization: { weights: dqa248, quantizeFirstLayer: true, quantizeLastLayer: true },
+        relaxation: { dqa: { lambda: 100 } },
+      },
+      { backend },
+    );
+    const batch = 100;
+    const slice = (d: { x: tf.Tensor4D; y: tf.Tensor2D }, from: number) => ({
+      x: d.x.slice([from, 0, 0, 0], [batch, 28, 28, 1]),
+      y: d.y.slice([from, 0], [batch, 10]),
+    });
+    const data = {
+      stepsPerEpoch: 2000 / batch,
+      trainBatches: () => Array.from({ length: 2000 / batch }, (_, i) => slice(train, i * batch)),
+      testBatches: () => Array.from({ length: 500 / batch }, (_, i) => slice(test, i * batch)),
+    };
+    const events: TrainEvent[] = [];
+    const result = trainModel(backend, q.trainable(), data, {
+      epochs: 2,
+      learningRate: { kind: 'constant', initial: 0.05 },
+      optimizer: { momentum: 0.9, weightDecay: 5e-4, nesterov: false },
+      attentionEvery: 10,
+      onEvent: (e) => events.push(e),
+    });
+    const epochs = events.filter((e) => e.type === 'epoch');
+    expect(epochs).toHaveLength(2);
+    expect(epochs[1]!.testAccuracy).toBeGreaterThan(0.8);
+    expect(events.filter((e) => e.type === 'checkpoint')).toHaveLength(2);
+    const attention = events.flatMap((e) =>
+      e.type === 'step' && e.attention ? [e.attention] : [],
+    );
+    // One attention vector per quantized layer (conv and dense weights), three mixing weights each.
+    expect(attention[0]).toHaveLength(2);
+    for (const l of attention[0]!) {
+      expect(l.name).toMatch(/\/weights$/);
+      expect(l.a).toHaveLength(3);
+    }
+    expect(result.hardAccuracy).toBeGreaterThan(0.6);
+  }, 120_000);
+
+  it('refuses a model whose last layer applies a softmax', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [4], units: 3, activation: 'softmax', name: 'probs' }),
+      ],
+    });
+    const q = await quantizeModel(model, { quantization: { weights: dqa248 } }, { backend });
+    expect(() => q.trainable()).toThrow(
+      /last layer 'probs' applies a softmax, but the Trainer expects logits/,
+    );
+  });
 });

@@ -7,6 +7,8 @@ import {
   type QuantizerRegistry,
   resolveLayerQuantization,
   type StepInfo,
+  type TrainableModel,
+  type Variable,
 } from '@dqa/core';
 import { quantizers as defaultQuantizers } from '@dqa/quantizers';
 import * as tf from '@tensorflow/tfjs';
@@ -63,6 +65,44 @@ export class QuantizedModel {
    */
   callback(options: FitCallbackOptions = {}): tf.Callback {
     return new DqaFitCallback(this.session, options);
+  }
+
+  /**
+   * The model as @dqa/core's `train` sees it, so the same Trainer that trains every DQA-TS model
+   * (schedules, regularizers, checkpoints, resume) trains this one. The model must output logits:
+   * the Trainer applies the softmax inside its cross-entropy.
+   */
+  trainable(): TrainableModel {
+    const last = this.model.layers.at(-1);
+    const activation = (last?.getConfig() as { activation?: unknown } | undefined)?.activation;
+    if (activation === 'softmax') {
+      throw new DqaError(
+        'INVALID_ARGUMENT',
+        `trainable(): the last layer '${last!.name}' applies a softmax, but the Trainer expects logits (it applies the softmax in its cross-entropy); build the model without the final softmax, or train it with model.fit`,
+      );
+    }
+    const layers = this.quantizedLayers;
+    const relaxed = layers.flatMap((l) =>
+      [l.weightQuantizer, l.activationQuantizer].filter((q) => q !== null),
+    );
+    const relaxationVariables = new Set(
+      relaxed.flatMap((q) => q.variables as unknown as tf.Variable[]),
+    );
+    const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const session = this.session;
+    const model = this.model;
+    return {
+      variables: variables as unknown as Variable[],
+      // Weight decay on the layers' own weights, never on the attention α or PACT's clip.
+      decayVariables: variables.filter((v) => !relaxationVariables.has(v)) as unknown as Variable[],
+      quantizers: relaxed,
+      weightCount: session.totalWeights,
+      forward: (x, ctx) => {
+        session.step = ctx.step;
+        session.mode = ctx.hard ? 'hard' : 'relaxed';
+        return model.apply(x as tf.Tensor, { training: ctx.training }) as tf.Tensor;
+      },
+    };
   }
 
   /** After training: every layer uses its hard low-bit quantizer Q_1 from now on. */
