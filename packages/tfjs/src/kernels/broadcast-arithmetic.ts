@@ -6,7 +6,7 @@ import {
   Sub,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { cpuValues, input, isArrayBackend, type KernelArgs, runStock } from './kernel-util.js';
+import { cpuArray, input, type KernelArgs, runStock } from './kernel-util.js';
 
 /** The float32 arithmetic kernels that share this implementation (cpu only). */
 const OPS = { [Add]: 0, [Sub]: 1, [Multiply]: 2, [RealDiv]: 3 } as const;
@@ -170,12 +170,13 @@ function broadcastShape(a: readonly number[], b: readonly number[]): number[] | 
 export function arithmetic(kernelName: ArithmeticKernel, args: KernelArgs): TensorInfo {
   const a = input(args, 'a', kernelName);
   const b = input(args, 'b', kernelName);
-  const backend = args.backend;
-  const av = isArrayBackend(backend) ? cpuValues(backend, a) : undefined;
-  const bv = isArrayBackend(backend) ? cpuValues(backend, b) : undefined;
+  const ca = cpuArray(args.backend, a);
+  const cb = cpuArray(args.backend, b);
+  const av = ca?.values;
+  const bv = cb?.values;
   const outShape = broadcastShape(a.shape, b.shape);
   if (
-    !isArrayBackend(backend) ||
+    ca === undefined ||
     !(av instanceof Float32Array) ||
     !(bv instanceof Float32Array) ||
     a.dtype !== 'float32' ||
@@ -186,7 +187,7 @@ export function arithmetic(kernelName: ArithmeticKernel, args: KernelArgs): Tens
   }
   const out = new Float32Array(outShape.reduce((p, d) => p * d, 1));
   broadcastInto(OPS[kernelName], av, a.shape, bv, b.shape, out, outShape);
-  return backend.makeTensorInfo(outShape, 'float32', out);
+  return ca.backend.makeTensorInfo(outShape, 'float32', out);
 }
 
 /** The cpu kernel config of one of Add, Sub, Multiply, RealDiv. */

@@ -1,9 +1,47 @@
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
-import { type KernelScope, runHostKernel } from './kernel-util.js';
+import {
+  assertFloat32,
+  assertRank4,
+  input,
+  type KernelArgs,
+  type KernelScope,
+  runHostKernel,
+} from './kernel-util.js';
 
 /** tfjs' padding attr: 'same', 'valid', one number for all sides, or explicit NHWC pairs. */
 export type PadAttr = 'valid' | 'same' | number | backend_util.ExplicitPadding;
 export type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
+
+/**
+ * The attrs of tfjs' conv kernels (and their gradients) that fix a convolution's geometry.
+ * `dilations` also where tfjs never passes it (Conv2DBackpropFilter, Conv2DBackpropInput): we
+ * honour it there. `dataFormat` only where the kernel has one (not the depthwise gradients).
+ */
+export interface ConvAttrs {
+  strides: number | [number, number];
+  dilations?: number | [number, number];
+  pad: PadAttr;
+  dimRoundingMode?: RoundingMode;
+  dataFormat?: 'NHWC' | 'NCHW';
+}
+
+/**
+ * The two inputs of a conv kernel (`a`, `b` as tfjs names them: x, filter, dy), float32 and
+ * rank 4; throws naming the kernel otherwise.
+ */
+export function convInputs(
+  args: KernelArgs,
+  kernel: string,
+  a: string,
+  b: string,
+): [TensorInfo, TensorInfo] {
+  const ta = input(args, a, kernel);
+  const tb = input(args, b, kernel);
+  assertFloat32(kernel, ta, tb);
+  assertRank4(kernel, a, ta.shape);
+  assertRank4(kernel, b, tb.shape);
+  return [ta, tb];
+}
 
 /**
  * One spatial axis of a convolution: input length `in`, output length `out`, filter taps `f`,
@@ -45,25 +83,23 @@ function axis(
 /**
  * Geometry of a conv (or depthwise conv) from tfjs' attrs, via tfjs' own `computeConv2DInfo`, so
  * 'same' (asymmetric at stride 2), 'valid', explicit pads and `dimRoundingMode` mean exactly what
- * they mean to the stock kernels. `xShape` is in `dataFormat`; the result is NHWC.
+ * they mean to the stock kernels. `xShape` is in `attrs.dataFormat` (NHWC for the depthwise
+ * gradients, which have none, as the stock kernels read them); the result is NHWC.
  */
 export function convGeometry(
-  xShape: number[],
-  filterShape: number[],
-  strides: number | [number, number],
-  dilations: number | [number, number],
-  pad: PadAttr,
-  dimRoundingMode: RoundingMode,
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: ConvAttrs,
   depthwise: boolean,
-  dataFormat: 'NHWC' | 'NCHW' = 'NHWC',
 ): ConvGeometry {
+  const dataFormat = depthwise ? 'NHWC' : (attrs.dataFormat ?? 'NHWC');
   const info = backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
-    strides,
-    dilations,
-    pad,
-    dimRoundingMode,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
     depthwise,
     dataFormat === 'NHWC' ? 'channelsLast' : 'channelsFirst',
   );

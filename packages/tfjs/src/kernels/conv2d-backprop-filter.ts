@@ -4,19 +4,20 @@ import {
   type KernelConfig,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { type ConvGeometry, convGeometry, cropNegativePads, explicitPad } from './conv-util.js';
 import {
-  assertFloat32,
-  assertRank4,
-  input,
+  type ConvGeometry,
+  convGeometry,
+  convInputs,
+  cropNegativePads,
+  explicitPad,
+} from './conv-util.js';
+import {
   type KernelArgs,
   KernelScope,
+  kernelConfig,
   runHostKernel,
   type TrainingBackendName,
 } from './kernel-util.js';
-
-/** tfjs' attrs, plus `dilations`, which tfjs never passes here but which we honour. */
-type Attrs = Conv2DBackpropFilterAttrs & { dilations?: number | [number, number] };
 
 /**
  * dW of a convolution as one forward convolution on the backend's own `Conv2D`:
@@ -33,24 +34,10 @@ export function conv2dBackpropFilter(
   backendName: TrainingBackendName,
   args: KernelArgs,
 ): TensorInfo {
-  const name = Conv2DBackpropFilter;
-  const x = input(args, 'x', name);
-  const dy = input(args, 'dy', name);
-  assertFloat32(name, x, dy);
-  assertRank4(name, 'x', x.shape);
-  assertRank4(name, 'dy', dy.shape);
-  const attrs = args.attrs as unknown as Attrs;
+  const [x, dy] = convInputs(args, Conv2DBackpropFilter, 'x', 'dy');
+  const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
   const nchw = attrs.dataFormat === 'NCHW';
-  const g = convGeometry(
-    x.shape,
-    attrs.filterShape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    attrs.dataFormat,
-  );
+  const g = convGeometry(x.shape, attrs.filterShape, attrs, false);
   const scope = new KernelScope(backendName, args.backend);
   const taps = g.h.f * g.w.f * g.inChannels;
   if (backendName === 'wasm' && !nchw && taps <= g.outChannels) {
@@ -129,9 +116,5 @@ function byPatchGemm(
 }
 
 export function conv2dBackpropFilterConfig(backendName: TrainingBackendName): KernelConfig {
-  return {
-    kernelName: Conv2DBackpropFilter,
-    backendName,
-    kernelFunc: (args) => conv2dBackpropFilter(backendName, args),
-  };
+  return kernelConfig(Conv2DBackpropFilter, backendName, conv2dBackpropFilter);
 }

@@ -4,18 +4,13 @@ import {
   type KernelConfig,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { convGeometry, inputGradientByPhases, reversedFilter } from './conv-util.js';
+import { convGeometry, convInputs, inputGradientByPhases, reversedFilter } from './conv-util.js';
 import {
-  assertFloat32,
-  assertRank4,
-  input,
   type KernelArgs,
   KernelScope,
+  kernelConfig,
   type TrainingBackendName,
 } from './kernel-util.js';
-
-/** tfjs' attrs, plus `dilations`, which tfjs never passes here but which we honour. */
-type Attrs = Conv2DBackpropInputAttrs & { dilations?: number | [number, number] };
 
 /**
  * dx of a convolution as forward convolutions of dy on the backend's own `Conv2D` (XNNPACK on
@@ -28,24 +23,10 @@ export function conv2dBackpropInput(
   backendName: TrainingBackendName,
   args: KernelArgs,
 ): TensorInfo {
-  const name = Conv2DBackpropInput;
-  const dy = input(args, 'dy', name);
-  const filter = input(args, 'filter', name);
-  assertFloat32(name, dy, filter);
-  assertRank4(name, 'dy', dy.shape);
-  assertRank4(name, 'filter', filter.shape);
-  const attrs = args.attrs as unknown as Attrs;
+  const [dy, filter] = convInputs(args, Conv2DBackpropInput, 'dy', 'filter');
+  const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
   const nchw = attrs.dataFormat === 'NCHW';
-  const g = convGeometry(
-    attrs.inputShape,
-    filter.shape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    attrs.dataFormat,
-  );
+  const g = convGeometry(attrs.inputShape, filter.shape, attrs, false);
   const scope = new KernelScope(backendName, args.backend);
   const dyNhwc = nchw ? scope.transpose(dy, [0, 2, 3, 1]) : dy;
   // [fh, fw, in, out] → reversed taps, [fh, fw, out, in]: a forward filter from dy's channels to x's.
@@ -61,9 +42,5 @@ export function conv2dBackpropInput(
 }
 
 export function conv2dBackpropInputConfig(backendName: TrainingBackendName): KernelConfig {
-  return {
-    kernelName: Conv2DBackpropInput,
-    backendName,
-    kernelFunc: (args) => conv2dBackpropInput(backendName, args),
-  };
+  return kernelConfig(Conv2DBackpropInput, backendName, conv2dBackpropInput);
 }

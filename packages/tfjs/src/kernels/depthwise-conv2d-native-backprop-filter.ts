@@ -4,12 +4,10 @@ import {
   type KernelConfig,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { type ConvGeometry, convGeometry } from './conv-util.js';
+import { type ConvGeometry, convGeometry, convInputs } from './conv-util.js';
 import {
-  assertFloat32,
-  assertRank4,
-  input,
   type KernelArgs,
+  kernelConfig,
   runHostKernel,
   type TrainingBackendName,
 } from './kernel-util.js';
@@ -101,23 +99,10 @@ export function depthwiseConv2dNativeBackpropFilter(
   backendName: TrainingBackendName,
   args: KernelArgs,
 ): TensorInfo {
-  const name = DepthwiseConv2dNativeBackpropFilter;
-  const x = input(args, 'x', name);
-  const dy = input(args, 'dy', name);
-  assertFloat32(name, x, dy);
-  assertRank4(name, 'x', x.shape);
-  assertRank4(name, 'dy', dy.shape);
+  const [x, dy] = convInputs(args, DepthwiseConv2dNativeBackpropFilter, 'x', 'dy');
   const attrs = args.attrs as unknown as DepthwiseConv2dNativeBackpropFilterAttrs;
   const filterShape = [...attrs.filterShape];
-  const g = convGeometry(
-    x.shape,
-    filterShape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-  );
+  const g = convGeometry(x.shape, filterShape, attrs, true);
   return runHostKernel(backendName, args.backend, [x, dy], filterShape, ([xs, dys], out) =>
     depthwiseBackpropFilterInto(xs!, dys!, out, g, filterShape[3]!),
   );
@@ -126,9 +111,9 @@ export function depthwiseConv2dNativeBackpropFilter(
 export function depthwiseConv2dNativeBackpropFilterConfig(
   backendName: TrainingBackendName,
 ): KernelConfig {
-  return {
-    kernelName: DepthwiseConv2dNativeBackpropFilter,
+  return kernelConfig(
+    DepthwiseConv2dNativeBackpropFilter,
     backendName,
-    kernelFunc: (args) => depthwiseConv2dNativeBackpropFilter(backendName, args),
-  };
+    depthwiseConv2dNativeBackpropFilter,
+  );
 }

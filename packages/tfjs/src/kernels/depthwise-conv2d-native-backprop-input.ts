@@ -7,15 +7,14 @@ import {
 import {
   type ConvGeometry,
   convGeometry,
+  convInputs,
   inputGradientByPhases,
   reversedFilter,
 } from './conv-util.js';
 import {
-  assertFloat32,
-  assertRank4,
-  input,
   type KernelArgs,
   KernelScope,
+  kernelConfig,
   runHostKernel,
   type TrainingBackendName,
 } from './kernel-util.js';
@@ -78,22 +77,9 @@ export function depthwiseConv2dNativeBackpropInput(
   backendName: TrainingBackendName,
   args: KernelArgs,
 ): TensorInfo {
-  const name = DepthwiseConv2dNativeBackpropInput;
-  const dy = input(args, 'dy', name);
-  const filter = input(args, 'filter', name);
-  assertFloat32(name, dy, filter);
-  assertRank4(name, 'dy', dy.shape);
-  assertRank4(name, 'filter', filter.shape);
+  const [dy, filter] = convInputs(args, DepthwiseConv2dNativeBackpropInput, 'dy', 'filter');
   const attrs = args.attrs as unknown as DepthwiseConv2dNativeBackpropInputAttrs;
-  const g = convGeometry(
-    attrs.inputShape,
-    filter.shape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-  );
+  const g = convGeometry(attrs.inputShape, filter.shape, attrs, true);
   const channels = filter.shape[2]!;
   const multiplier = filter.shape[3]!;
   if (backendName === 'cpu') {
@@ -125,9 +111,9 @@ export function depthwiseConv2dNativeBackpropInput(
 export function depthwiseConv2dNativeBackpropInputConfig(
   backendName: TrainingBackendName,
 ): KernelConfig {
-  return {
-    kernelName: DepthwiseConv2dNativeBackpropInput,
+  return kernelConfig(
+    DepthwiseConv2dNativeBackpropInput,
     backendName,
-    kernelFunc: (args) => depthwiseConv2dNativeBackpropInput(backendName, args),
-  };
+    depthwiseConv2dNativeBackpropInput,
+  );
 }

@@ -5,7 +5,21 @@ import {
   type KernelConfig,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { input, type KernelArgs, KernelScope, type TrainingBackendName } from './kernel-util.js';
+import {
+  input,
+  type KernelArgs,
+  KernelScope,
+  kernelConfig,
+  type TrainingBackendName,
+} from './kernel-util.js';
+
+/** The activations that are one kernel of no attrs each, by tfjs' activation name. */
+const UNARY_ACTIVATIONS = new Map([
+  ['relu', 'Relu'],
+  ['relu6', 'Relu6'],
+  ['elu', 'Elu'],
+  ['sigmoid', 'Sigmoid'],
+]);
 
 /**
  * FusedConv2D (conv + bias + activation, what tfjs-layers' Conv2D runs) through the registered
@@ -25,48 +39,30 @@ export function fusedConv2d(backendName: TrainingBackendName, args: KernelArgs):
     dataFormat === 'NCHW' && t.shape.length === 1 && t.shape[0] !== 1
       ? scope.reshape(t, [t.shape[0]!, 1, 1])
       : t;
+  const activate = (y: TensorInfo): TensorInfo => {
+    if (activation === undefined || activation === 'linear') return y;
+    const unary = UNARY_ACTIVATIONS.get(activation);
+    if (unary !== undefined) return scope.run(unary, { x: y });
+    if (activation === 'leakyrelu') {
+      return scope.run('LeakyRelu', { x: y }, { alpha: attrs.leakyreluAlpha ?? 0.2 });
+    }
+    if (activation === 'prelu') {
+      if (preluActivationWeights === undefined) {
+        throw new ArgumentError(`${name}: activation 'prelu' needs preluActivationWeights`);
+      }
+      return scope.run('Prelu', { x: y, alpha: perChannel(preluActivationWeights) });
+    }
+    throw new ArgumentError(`${name}: unknown activation '${String(activation)}'`);
+  };
   let y = scope.run(
     'Conv2D',
     { x, filter },
     { strides, pad, dataFormat, dilations, dimRoundingMode },
   );
   if (bias !== undefined) y = scope.run('Add', { a: y, b: perChannel(bias) });
-  switch (activation) {
-    case undefined:
-    case 'linear':
-      break;
-    case 'relu':
-      y = scope.run('Relu', { x: y });
-      break;
-    case 'relu6':
-      y = scope.run('Relu6', { x: y });
-      break;
-    case 'elu':
-      y = scope.run('Elu', { x: y });
-      break;
-    case 'sigmoid':
-      y = scope.run('Sigmoid', { x: y });
-      break;
-    case 'leakyrelu':
-      y = scope.run('LeakyRelu', { x: y }, { alpha: attrs.leakyreluAlpha ?? 0.2 });
-      break;
-    case 'prelu': {
-      if (preluActivationWeights === undefined) {
-        throw new ArgumentError(`${name}: activation 'prelu' needs preluActivationWeights`);
-      }
-      y = scope.run('Prelu', { x: y, alpha: perChannel(preluActivationWeights) });
-      break;
-    }
-    default:
-      throw new ArgumentError(`${name}: unknown activation '${String(activation)}'`);
-  }
-  return scope.keep(y);
+  return scope.keep(activate(y));
 }
 
 export function fusedConv2dConfig(backendName: TrainingBackendName): KernelConfig {
-  return {
-    kernelName: FusedConv2D,
-    backendName,
-    kernelFunc: (args) => fusedConv2d(backendName, args),
-  };
+  return kernelConfig(FusedConv2D, backendName, fusedConv2d);
 }

@@ -61,6 +61,46 @@ export function cpuValues(backend: ArrayBackend, t: TensorInfo): TypedArray | un
     : undefined;
 }
 
+/**
+ * A cpu tensor's typed array together with the backend that holds it, or `undefined` where a
+ * cpu-only kernel leaves the call to the stock kernel (another backend, strings, complex numbers).
+ */
+export function cpuArray(
+  backend: object,
+  t: TensorInfo,
+): { backend: ArrayBackend; values: TypedArray } | undefined {
+  if (!isArrayBackend(backend)) return undefined;
+  const values = cpuValues(backend, t);
+  return values === undefined ? undefined : { backend, values };
+}
+
+/** Row-major strides of `shape`: how many elements apart neighbours along each axis lie. */
+export function rowMajorStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length).fill(1);
+  for (let a = shape.length - 2; a >= 0; a--) strides[a] = strides[a + 1]! * shape[a + 1]!;
+  return strides;
+}
+
+/**
+ * One step of an odometer over the leading axes of `extent` (all but the last, which the caller
+ * walks in a tight loop): advances `counter` to the next row and returns `offset` moved with it,
+ * by `step[a]` per unit of axis a.
+ */
+export function nextRow(
+  counter: number[],
+  extent: readonly number[],
+  step: readonly number[],
+  offset: number,
+): number {
+  for (let a = extent.length - 2; a >= 0; a--) {
+    offset += step[a]!;
+    if (++counter[a]! < extent[a]!) break;
+    offset -= step[a]! * extent[a]!;
+    counter[a] = 0;
+  }
+  return offset;
+}
+
 function asRefCounting(backend: object): RefCountingBackend {
   if (!('disposeData' in backend)) throw new BackendCapabilityError('tfjs', 'disposeData()');
   return backend as RefCountingBackend;
@@ -238,6 +278,18 @@ export function runStock(kernelName: string, backendName: TrainingBackendName, a
     throw new BackendCapabilityError(backendName, `stock kernel '${kernelName}' to fall back to`);
   }
   return stock.kernelFunc({ inputs: args.inputs, backend: args.backend, attrs: args.attrs });
+}
+
+/** A training kernel's function: one call of the kernel on the named backend. */
+export type TrainingKernelFunc = (backendName: TrainingBackendName, args: KernelArgs) => TensorInfo;
+
+/** The config that registers `kernel` under `kernelName` on `backendName`. */
+export function kernelConfig(
+  kernelName: string,
+  backendName: TrainingBackendName,
+  kernel: TrainingKernelFunc,
+): KernelConfig {
+  return { kernelName, backendName, kernelFunc: (args) => kernel(backendName, args) };
 }
 
 /** A kernel config together with how it is installed: added, or replacing the stock kernel. */

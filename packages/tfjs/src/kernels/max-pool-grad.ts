@@ -10,6 +10,7 @@ import {
   assertRank4,
   input,
   type KernelArgs,
+  kernelConfig,
   runHostKernel,
   type TrainingBackendName,
 } from './kernel-util.js';
@@ -147,9 +148,5 @@ export function maxPoolGrad(backendName: TrainingBackendName, args: KernelArgs):
 }
 
 export function maxPoolGradConfig(backendName: TrainingBackendName): KernelConfig {
-  return {
-    kernelName: MaxPoolGrad,
-    backendName,
-    kernelFunc: (args) => maxPoolGrad(backendName, args),
-  };
+  return kernelConfig(MaxPoolGrad, backendName, maxPoolGrad);
 }

@@ -8,6 +8,7 @@ import {
 import {
   input,
   type KernelArgs,
+  kernelConfig,
   runHostKernel,
   runStock,
   type TrainingBackendName,
@@ -45,5 +46,5 @@ export function mean(backendName: TrainingBackendName, args: KernelArgs): Tensor
 }
 
 export function meanConfig(backendName: TrainingBackendName): KernelConfig {
-  return { kernelName: Mean, backendName, kernelFunc: (args) => mean(backendName, args) };
+  return kernelConfig(Mean, backendName, mean);
 }

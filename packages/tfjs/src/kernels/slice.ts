@@ -6,10 +6,11 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import {
-  cpuValues,
+  cpuArray,
   input,
-  isArrayBackend,
   type KernelArgs,
+  nextRow,
+  rowMajorStrides,
   runStock,
   type TypedArray,
   typedArrayFor,
@@ -33,19 +34,13 @@ export function sliceInto(
     dst[0] = src[0]!;
     return;
   }
-  const strides = new Array<number>(rank).fill(1);
-  for (let a = rank - 2; a >= 0; a--) strides[a] = strides[a + 1]! * shape[a + 1]!;
+  const strides = rowMajorStrides(shape);
   const inner = size[rank - 1]!;
   const counter = new Array<number>(rank).fill(0);
   let s = begin.reduce((off, b, a) => off + b * strides[a]!, 0);
   for (let o = 0; o < dst.length; o += inner) {
     dst.set(src.subarray(s, s + inner), o);
-    for (let a = rank - 2; a >= 0; a--) {
-      s += strides[a]!;
-      if (++counter[a]! < size[a]!) break;
-      s -= strides[a]! * size[a]!;
-      counter[a] = 0;
-    }
+    s = nextRow(counter, size, strides, s);
   }
 }
 
@@ -53,11 +48,8 @@ export function sliceInto(
 export function slice(args: KernelArgs): TensorInfo {
   const x = input(args, 'x', Slice);
   const attrs = args.attrs as unknown as SliceAttrs;
-  const backend = args.backend;
-  const values = isArrayBackend(backend) ? cpuValues(backend, x) : undefined;
-  if (!isArrayBackend(backend) || values === undefined) {
-    return runStock(Slice, 'cpu', args) as TensorInfo;
-  }
+  const cpu = cpuArray(args.backend, x);
+  if (cpu === undefined) return runStock(Slice, 'cpu', args) as TensorInfo;
   const [begin, size] = slice_util.parseSliceParams(x, attrs.begin, attrs.size) as [
     number[],
     number[],
@@ -67,8 +59,8 @@ export function slice(args: KernelArgs): TensorInfo {
     x.dtype,
     size.reduce((p, d) => p * d, 1),
   );
-  sliceInto(values, x.shape, begin, size, out);
-  return backend.makeTensorInfo(size, x.dtype, out);
+  sliceInto(cpu.values, x.shape, begin, size, out);
+  return cpu.backend.makeTensorInfo(size, x.dtype, out);
 }
 
 export function sliceConfig(): KernelConfig {

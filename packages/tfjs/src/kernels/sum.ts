@@ -6,10 +6,11 @@ import {
   util,
 } from '@tensorflow/tfjs-core';
 import {
-  cpuValues,
+  cpuArray,
   input,
-  isArrayBackend,
   type KernelArgs,
+  kernelConfig,
+  nextRow,
   runHostKernel,
   runStock,
   type TrainingBackendName,
@@ -61,12 +62,7 @@ export function sumInto(
     } else {
       for (let j = 0, o = base; j < inner; j++, o++) acc[o] += x[i++]!;
     }
-    for (let a = rank - 2; a >= 0; a--) {
-      base += outStep[a]!;
-      if (++counter[a]! < shape[a]!) break;
-      base -= outStep[a]! * shape[a]!;
-      counter[a] = 0;
-    }
+    base = nextRow(counter, shape, outStep, base);
   }
 }
 
@@ -128,20 +124,16 @@ export function sum(backendName: TrainingBackendName, args: KernelArgs): TensorI
       out.set(acc);
     });
   }
-  const values = isArrayBackend(backend) ? cpuValues(backend, x) : undefined;
-  if (
-    !isArrayBackend(backend) ||
-    values === undefined ||
-    (x.dtype !== 'float32' && x.dtype !== 'int32')
-  ) {
+  const cpu = cpuArray(backend, x);
+  if (cpu === undefined || (x.dtype !== 'float32' && x.dtype !== 'int32')) {
     return runStock(Sum, backendName, args) as TensorInfo;
   }
   const acc = new Float64Array(util.sizeFromShape(outShape));
-  sumInto(values, x.shape, axes, acc);
+  sumInto(cpu.values, x.shape, axes, acc);
   const out = x.dtype === 'float32' ? Float32Array.from(acc) : Int32Array.from(acc);
-  return backend.makeTensorInfo(shape, x.dtype, out);
+  return cpu.backend.makeTensorInfo(shape, x.dtype, out);
 }
 
 export function sumConfig(backendName: TrainingBackendName): KernelConfig {
-  return { kernelName: Sum, backendName, kernelFunc: (args) => sum(backendName, args) };
+  return kernelConfig(Sum, backendName, sum);
 }

@@ -2,6 +2,8 @@ import { type KernelConfig, type TensorInfo, Tile, type TileAttrs } from '@tenso
 import {
   input,
   type KernelArgs,
+  kernelConfig,
+  rowMajorStrides,
   runHostKernel,
   runStock,
   type TrainingBackendName,
@@ -28,8 +30,7 @@ export function tileInto(
   const inner = shape[rank - 1]!;
   const innerReps = reps[rank - 1]!;
   const outShape = shape.map((d, a) => d * reps[a]!);
-  const inStrides = new Array<number>(rank).fill(1);
-  for (let a = rank - 2; a >= 0; a--) inStrides[a] = inStrides[a + 1]! * shape[a + 1]!;
+  const inStrides = rowMajorStrides(shape);
   // Odometer over the output's leading axes; `src` is the input row's offset.
   const counter = new Array<number>(rank).fill(0);
   let src = 0;
@@ -63,5 +64,5 @@ export function tile(backendName: TrainingBackendName, args: KernelArgs): Tensor
 }
 
 export function tileConfig(backendName: TrainingBackendName): KernelConfig {
-  return { kernelName: Tile, backendName, kernelFunc: (args) => tile(backendName, args) };
+  return kernelConfig(Tile, backendName, tile);
 }

@@ -5,10 +5,10 @@ import {
   type TransposeAttrs,
 } from '@tensorflow/tfjs-core';
 import {
-  cpuValues,
+  cpuArray,
   input,
-  isArrayBackend,
   type KernelArgs,
+  rowMajorStrides,
   runStock,
   type TypedArray,
   typedArrayFor,
@@ -30,9 +30,7 @@ export function transposeInto(
     if (dst.length > 0) dst[0] = src[0]!;
     return;
   }
-  const inStrides = new Array<number>(rank);
-  inStrides[rank - 1] = 1;
-  for (let a = rank - 2; a >= 0; a--) inStrides[a] = inStrides[a + 1]! * shape[a + 1]!;
+  const inStrides = rowMajorStrides(shape);
   const outShape = perm.map((p) => shape[p]!);
   const step = perm.map((p) => inStrides[p]!);
   const inner = outShape[rank - 1]!;
@@ -41,6 +39,7 @@ export function transposeInto(
   let base = 0;
   for (let o = 0; o < dst.length; ) {
     for (let j = 0, s = base; j < inner; j++, s += innerStep) dst[o++] = src[s]!;
+    // `nextRow`, inlined by hand: as a call it made short rows (perm [1, 2, 0, 3]) ~1.6× slower.
     for (let a = rank - 2; a >= 0; a--) {
       base += step[a]!;
       if (++counter[a]! < outShape[a]!) break;
@@ -54,14 +53,11 @@ export function transposeInto(
 export function transpose(args: KernelArgs): TensorInfo {
   const x = input(args, 'x', Transpose);
   const { perm } = args.attrs as unknown as TransposeAttrs;
-  const backend = args.backend;
-  const values = isArrayBackend(backend) ? cpuValues(backend, x) : undefined;
-  if (!isArrayBackend(backend) || values === undefined) {
-    return runStock(Transpose, 'cpu', args) as TensorInfo;
-  }
-  const out = typedArrayFor(x.dtype, values.length);
-  transposeInto(values, out, x.shape, perm);
-  return backend.makeTensorInfo(
+  const cpu = cpuArray(args.backend, x);
+  if (cpu === undefined) return runStock(Transpose, 'cpu', args) as TensorInfo;
+  const out = typedArrayFor(x.dtype, cpu.values.length);
+  transposeInto(cpu.values, out, x.shape, perm);
+  return cpu.backend.makeTensorInfo(
     perm.map((p) => x.shape[p]!),
     x.dtype,
     out,

@@ -1,6 +1,5 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { isTrainingKernelRegistered } from '../../src/kernels/index.js';
-import { expectClose, random, runKernelOn, setUpKernels, stock, tensor } from './helpers.js';
+import { beforeAll, describe } from 'vitest';
+import { itEqualsStock, itIsRegistered, random, setUpKernels, tensor } from './helpers.js';
 
 const NAME = 'BatchMatMul';
 
@@ -19,21 +18,18 @@ const cases: [number[], number[], boolean, boolean][] = [
 describe(`${NAME}: ours on wasm equals tfjs' stock cpu kernel`, () => {
   beforeAll(setUpKernels);
 
-  it('is registered on wasm', () => {
-    expect(isTrainingKernelRegistered(NAME, 'wasm')).toBe(true);
-  });
+  itIsRegistered(NAME, ['wasm']);
 
-  it.each(
-    cases.map(
-      ([sa, sb, ta, tb], i) =>
-        [`[${sa}]${ta ? 'ᵀ' : ''} · [${sb}]${tb ? 'ᵀ' : ''}`, sa, sb, ta, tb, i] as const,
-    ),
-  )('%s', (_, aShape, bShape, transposeA, transposeB, i) => {
-    const r = random(10 + i);
-    const a = tensor(r, aShape);
-    const b = tensor(r, bShape);
-    const attrs = { transposeA, transposeB };
-    const expected = runKernelOn('cpu', stock(NAME), { a, b }, attrs);
-    expectClose(runKernelOn('wasm', NAME, { a, b }, attrs), expected);
+  itEqualsStock({
+    kernel: NAME,
+    backends: ['wasm'],
+    cases,
+    name: ([sa, sb, ta, tb]) => `[${sa}]${ta ? 'ᵀ' : ''} · [${sb}]${tb ? 'ᵀ' : ''}`,
+    call: ([aShape, bShape, transposeA, transposeB], i) => {
+      const r = random(10 + i);
+      const a = tensor(r, aShape);
+      const b = tensor(r, bShape);
+      return { inputs: { a, b }, attrs: { transposeA, transposeB } };
+    },
   });
 });

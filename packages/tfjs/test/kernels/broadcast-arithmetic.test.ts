@@ -1,7 +1,6 @@
-import { add, mul, setBackend, tensor as tfTensor } from '@tensorflow/tfjs-core';
+import { add, mul, tensor as tfTensor } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isTrainingKernelRegistered } from '../../src/kernels/index.js';
-import { expectClose, random, runKernelOn, setUpKernels, stock, tensor } from './helpers.js';
+import { itEqualsStock, itIsRegistered, random, setUpKernels, tensor } from './helpers.js';
 
 const shapes: [number[], number[]][] = [
   [
@@ -24,28 +23,21 @@ const shapes: [number[], number[]][] = [
 ];
 
 describe("Add, Sub, Multiply, RealDiv: ours on cpu equal tfjs' stock cpu kernels", () => {
-  beforeAll(async () => {
-    await setUpKernels();
-    await setBackend('cpu');
-  });
+  beforeAll(setUpKernels);
 
   for (const name of ['Add', 'Sub', 'Multiply', 'RealDiv']) {
-    it(`${name} is registered on cpu`, () => {
-      expect(isTrainingKernelRegistered(name, 'cpu')).toBe(true);
-    });
-    it.each(shapes.map(([sa, sb], i) => [`${name} [${sa}] ∘ [${sb}]`, sa, sb, i] as const))(
-      '%s',
-      (_, aShape, bShape, i) => {
+    itIsRegistered(name, ['cpu'], `${name} is registered on cpu`);
+    itEqualsStock({
+      kernel: name,
+      backends: ['cpu'],
+      cases: shapes,
+      name: ([sa, sb]) => `${name} [${sa}] ∘ [${sb}]`,
+      call: ([aShape, bShape], i) => {
         const r = random(i + 1);
-        const a = tensor(r, aShape);
-        const b = tensor(r, bShape);
-        expectClose(
-          runKernelOn('cpu', name, { a, b }, {}),
-          runKernelOn('cpu', stock(name), { a, b }, {}),
-          0,
-        );
+        return { inputs: { a: tensor(r, aShape), b: tensor(r, bShape) }, attrs: {} };
       },
-    );
+      rtol: 0,
+    });
   }
 
   it('leaves int32 arithmetic to the stock kernels', () => {

@@ -8,7 +8,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ConvCase, convGrid } from './conv-cases.js';
-import { expectClose, random, runKernelOn, setUpKernels, stock, tensor } from './helpers.js';
+import { expectEqualsStock, itEqualsStock, random, setUpKernels, tensor } from './helpers.js';
 
 // Ours replaces Conv2D and FusedConv2D on cpu only (wasm's run on XNNPACK).
 const grid: ConvCase[] = [
@@ -26,19 +26,24 @@ const grid: ConvCase[] = [
 describe("Conv2D: ours on cpu equals tfjs' stock cpu kernel", () => {
   beforeAll(setUpKernels);
 
-  it.each(grid.map((c, i) => [c.name, c, i] as const))('%s', (_, c, i) => {
-    const r = random(100 + i);
-    const x = tensor(r, c.xShape);
-    const filter = tensor(r, c.filterShape);
-    const attrs = {
-      strides: c.strides,
-      dilations: c.dilations,
-      pad: c.pad,
-      dimRoundingMode: c.dimRoundingMode,
-      dataFormat: 'NHWC',
-    };
-    const expected = runKernelOn('cpu', stock('Conv2D'), { x, filter }, attrs);
-    expectClose(runKernelOn('cpu', 'Conv2D', { x, filter }, attrs), expected);
+  itEqualsStock({
+    kernel: 'Conv2D',
+    backends: ['cpu'],
+    cases: grid,
+    name: (c) => c.name,
+    call: (c, i) => {
+      const r = random(100 + i);
+      const x = tensor(r, c.xShape);
+      const filter = tensor(r, c.filterShape);
+      const attrs = {
+        strides: c.strides,
+        dilations: c.dilations,
+        pad: c.pad,
+        dimRoundingMode: c.dimRoundingMode,
+        dataFormat: 'NHWC',
+      };
+      return { inputs: { x, filter }, attrs };
+    },
   });
 
   it('NCHW', () => {
@@ -46,8 +51,7 @@ describe("Conv2D: ours on cpu equals tfjs' stock cpu kernel", () => {
     const x = tensor(r, [2, 3, 9, 8]);
     const filter = tensor(r, [3, 3, 3, 4]);
     const attrs = { strides: 2, dilations: 1, pad: 'same', dataFormat: 'NCHW' };
-    const expected = runKernelOn('cpu', stock('Conv2D'), { x, filter }, attrs);
-    expectClose(runKernelOn('cpu', 'Conv2D', { x, filter }, attrs), expected);
+    expectEqualsStock('Conv2D', ['cpu'], { inputs: { x, filter }, attrs });
   });
 });
 
@@ -80,26 +84,31 @@ describe("FusedConv2D: ours on cpu equals tfjs' stock cpu kernel", () => {
     { dataFormat: 'NCHW', activation: 'prelu', bias: false },
   ] as const;
 
-  it.each(cases.map((c, i) => [JSON.stringify(c), c, i] as const))('%s', (_, c, i) => {
-    const r = random(300 + i);
-    const nchw = c.dataFormat === 'NCHW';
-    const x = tensor(r, nchw ? [2, 3, 9, 8] : [2, 9, 8, 3]);
-    const filter = tensor(r, [3, 3, 3, 4]);
-    const inputs = {
-      x,
-      filter,
-      ...(c.bias ? { bias: tensor(r, [4]) } : {}),
-      ...(c.activation === 'prelu' ? { preluActivationWeights: tensor(r, [4]) } : {}),
-    };
-    const attrs = {
-      strides: 2,
-      dilations: 1,
-      pad: 'same',
-      dataFormat: c.dataFormat,
-      activation: c.activation,
-      leakyreluAlpha: 'leakyreluAlpha' in c ? c.leakyreluAlpha : undefined,
-    };
-    const expected = runKernelOn('cpu', stock('FusedConv2D'), inputs, attrs);
-    expectClose(runKernelOn('cpu', 'FusedConv2D', inputs, attrs), expected);
+  itEqualsStock({
+    kernel: 'FusedConv2D',
+    backends: ['cpu'],
+    cases,
+    name: (c) => JSON.stringify(c),
+    call: (c, i) => {
+      const r = random(300 + i);
+      const nchw = c.dataFormat === 'NCHW';
+      const x = tensor(r, nchw ? [2, 3, 9, 8] : [2, 9, 8, 3]);
+      const filter = tensor(r, [3, 3, 3, 4]);
+      const inputs = {
+        x,
+        filter,
+        ...(c.bias ? { bias: tensor(r, [4]) } : {}),
+        ...(c.activation === 'prelu' ? { preluActivationWeights: tensor(r, [4]) } : {}),
+      };
+      const attrs = {
+        strides: 2,
+        dilations: 1,
+        pad: 'same',
+        dataFormat: c.dataFormat,
+        activation: c.activation,
+        leakyreluAlpha: 'leakyreluAlpha' in c ? c.leakyreluAlpha : undefined,
+      };
+      return { inputs, attrs };
+    },
   });
 });

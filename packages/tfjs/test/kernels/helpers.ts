@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import {
-  backend_util,
+  type backend_util,
   findBackend,
   getKernel,
   type KernelBackend,
@@ -9,10 +9,13 @@ import {
   type NamedAttrMap,
   type NamedTensorInfoMap,
   setBackend,
+  type Tensor2D,
   type TensorInfo,
+  tensor2d,
 } from '@tensorflow/tfjs-core';
-import { expect } from 'vitest';
+import { expect, it } from 'vitest';
 import {
+  isTrainingKernelRegistered,
   registerTrainingKernels,
   stockKernel,
   type TrainingBackendName,
@@ -43,7 +46,7 @@ export function tensor(rand: (n: number) => Float32Array, shape: number[]): Host
 /**
  * Initialises both backends and registers our kernels (capturing the stock ones). The wasm
  * backend binds its stock kernels to WebAssembly only when it becomes active, so it is made
- * active once before cpu.
+ * active once before cpu; cpu stays the active backend.
  */
 export async function setUpKernels(): Promise<void> {
   await setBackend('wasm');
@@ -115,76 +118,77 @@ export const EXPLICIT: backend_util.ExplicitPadding = [
   [0, 0],
 ];
 
-/** Conv geometry as tfjs computes it, for the plain-loop references. */
-export function convInfo(
-  xShape: number[],
-  filterShape: number[],
-  strides: number | [number, number],
-  dilations: number | [number, number],
-  pad: Pad,
-  dimRoundingMode?: 'floor' | 'round' | 'ceil',
-  depthwise = false,
-): backend_util.Conv2DInfo {
-  return backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    strides,
-    dilations,
-    pad,
-    dimRoundingMode,
-    depthwise,
-  );
+/** One kernel call: its inputs and attrs. */
+export interface KernelCall {
+  inputs: Record<string, HostTensor>;
+  attrs: object;
 }
 
-/**
- * Visits every (x element, filter element, y element) triple of an NHWC (depthwise) conv:
- * y[b, oh, ow, o] += x[b, ih, iw, c] · w[kh, kw, c, m]. The plain-loop reference for geometries
- * tfjs' stock cpu kernels do not cover (dilated conv2d gradients).
- */
-export function forEachTap(
-  info: backend_util.Conv2DInfo,
-  depthwise: boolean,
-  visit: (xi: number, wi: number, yi: number) => void,
+/** Ours, run on each of `backends`, is within `rtol` of `expected`. */
+export function expectOursClose(
+  kernelName: string,
+  backends: readonly TrainingBackendName[],
+  { inputs, attrs }: KernelCall,
+  expected: HostTensor,
+  rtol?: number,
 ): void {
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
-  const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } =
-    info;
-  const mult = depthwise ? outChannels / inChannels : outChannels;
-  for (let b = 0; b < batchSize; b++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      for (let ow = 0; ow < outWidth; ow++) {
-        for (let kh = 0; kh < filterHeight; kh++) {
-          const ih = oh * strideHeight + kh * dilationHeight - info.padInfo.top;
-          if (ih < 0 || ih >= inHeight) continue;
-          for (let kw = 0; kw < filterWidth; kw++) {
-            const iw = ow * strideWidth + kw * dilationWidth - info.padInfo.left;
-            if (iw < 0 || iw >= inWidth) continue;
-            for (let c = 0; c < inChannels; c++) {
-              const xi = ((b * inHeight + ih) * inWidth + iw) * inChannels + c;
-              for (let m = 0; m < mult; m++) {
-                const wi = ((kh * filterWidth + kw) * inChannels + c) * mult + m;
-                const o = depthwise ? c * mult + m : m;
-                const yi = ((b * outHeight + oh) * outWidth + ow) * outChannels + o;
-                visit(xi, wi, yi);
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  for (const b of backends) expectClose(runKernelOn(b, kernelName, inputs, attrs), expected, rtol);
 }
 
-/** Output height/width of a conv, for making dy of the right shape. */
-export function outShape(
-  xShape: number[],
-  filterShape: number[],
-  strides: number | [number, number],
-  dilations: number | [number, number],
-  pad: Pad,
-  dimRoundingMode?: 'floor' | 'round' | 'ceil',
-  depthwise = false,
-): number[] {
-  return convInfo(xShape, filterShape, strides, dilations, pad, dimRoundingMode, depthwise)
-    .outShape;
+/** Ours, run on each of `backends`, is within `rtol` of tfjs' stock cpu kernel on the same call. */
+export function expectEqualsStock(
+  kernelName: string,
+  backends: readonly TrainingBackendName[],
+  call: KernelCall,
+  rtol?: number,
+): void {
+  const expected = runKernelOn('cpu', stock(kernelName), call.inputs, call.attrs);
+  expectOursClose(kernelName, backends, call, expected, rtol);
+}
+
+/** A table of cases, each checked against tfjs' stock cpu kernel on the given backends. */
+export interface StockTable<C> {
+  kernel: string;
+  backends: readonly TrainingBackendName[];
+  cases: readonly C[];
+  /** The test's name. */
+  name: (c: C) => string;
+  /** The call, made when the test runs; `i` is the case's index (for seeds). */
+  call: (c: C, i: number) => KernelCall;
+  rtol?: number;
+}
+
+/** One test per case: ours on each backend equals tfjs' stock cpu kernel. */
+export function itEqualsStock<C>(t: StockTable<C>): void {
+  t.cases.forEach((c, i) => {
+    it(t.name(c), () => expectEqualsStock(t.kernel, t.backends, t.call(c, i), t.rtol));
+  });
+}
+
+/** A test that our kernel is the one registered under its name on each of `backends`. */
+export function itIsRegistered(
+  kernelName: string,
+  backends: readonly TrainingBackendName[],
+  title = `is registered on ${backends.join(' and ')}`,
+): void {
+  it(title, () => {
+    for (const b of backends) expect(isTrainingKernelRegistered(kernelName, b)).toBe(true);
+  });
+}
+
+/** A tensor `x` of `shape`, seeded by its rank: the one input of the reduction and copy kernels. */
+export function xOfShape(shape: number[]): { x: HostTensor } {
+  return { x: tensor(random(shape.length), shape) };
+}
+
+/** [[1, 2, 3], [4, 5, 6]] as int32: for the dtypes ours leave to, or keep from, the stock kernels. */
+export function int32Matrix(): Tensor2D {
+  return tensor2d(
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+    [2, 3],
+    'int32',
+  );
 }

@@ -1,12 +1,11 @@
-import { beforeAll, describe, it } from 'vitest';
+import { beforeAll, describe } from 'vitest';
 import {
-  expectClose,
   type HostTensor,
+  itEqualsStock,
   type Pad,
   random,
   runKernelOn,
   setUpKernels,
-  stock,
   tensor,
 } from './helpers.js';
 
@@ -44,18 +43,23 @@ function tiedInput(seed: number, shape: number[]): HostTensor {
 describe(`${NAME}: ours on wasm and cpu equal tfjs' stock cpu kernel, ties included`, () => {
   beforeAll(setUpKernels);
 
-  it.each(grid.map((c, i) => [JSON.stringify(c), c, i] as const))('%s', (_, c, i) => {
-    const attrs = {
-      filterSize: c.filterSize,
-      strides: c.strides,
-      pad: c.pad,
-      dimRoundingMode: c.dimRoundingMode,
-    };
-    const input = tiedInput(100 + i, c.xShape);
-    const output = runKernelOn('cpu', 'MaxPool', { x: input }, attrs);
-    const dy = tensor(random(200 + i), output.shape);
-    const expected = runKernelOn('cpu', stock(NAME), { dy, input, output }, attrs);
-    expectClose(runKernelOn('wasm', NAME, { dy, input, output }, attrs), expected, 1e-6);
-    expectClose(runKernelOn('cpu', NAME, { dy, input, output }, attrs), expected, 1e-6);
+  itEqualsStock({
+    kernel: NAME,
+    backends: ['wasm', 'cpu'],
+    cases: grid,
+    name: (c) => JSON.stringify(c),
+    call: (c, i) => {
+      const attrs = {
+        filterSize: c.filterSize,
+        strides: c.strides,
+        pad: c.pad,
+        dimRoundingMode: c.dimRoundingMode,
+      };
+      const input = tiedInput(100 + i, c.xShape);
+      const output = runKernelOn('cpu', 'MaxPool', { x: input }, attrs);
+      const dy = tensor(random(200 + i), output.shape);
+      return { inputs: { dy, input, output }, attrs };
+    },
+    rtol: 1e-6,
   });
 });

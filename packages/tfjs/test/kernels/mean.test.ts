@@ -1,5 +1,5 @@
-import { beforeAll, describe, it } from 'vitest';
-import { expectClose, random, runKernelOn, setUpKernels, stock, tensor } from './helpers.js';
+import { beforeAll, describe } from 'vitest';
+import { itEqualsStock, setUpKernels, xOfShape } from './helpers.js';
 
 const cases: [number[], number | number[], boolean][] = [
   [[2, 9, 8, 5], [0, 1, 2], false], // batch norm's moments
@@ -13,13 +13,12 @@ const cases: [number[], number | number[], boolean][] = [
 describe("Mean: ours on cpu and wasm equals tfjs' stock cpu kernel", () => {
   beforeAll(setUpKernels);
 
-  it.each(cases.map(([s, a, k]) => [`[${s}] over ${a}${k ? ' keepDims' : ''}`, s, a, k] as const))(
-    '%s',
-    (_, shape, axis, keepDims) => {
-      const x = tensor(random(shape.length), shape);
-      const expected = runKernelOn('cpu', stock('Mean'), { x }, { axis, keepDims });
-      expectClose(runKernelOn('cpu', 'Mean', { x }, { axis, keepDims }), expected, 1e-5);
-      expectClose(runKernelOn('wasm', 'Mean', { x }, { axis, keepDims }), expected, 1e-5);
-    },
-  );
+  itEqualsStock({
+    kernel: 'Mean',
+    backends: ['cpu', 'wasm'],
+    cases,
+    name: ([s, a, k]) => `[${s}] over ${a}${k ? ' keepDims' : ''}`,
+    call: ([shape, axis, keepDims]) => ({ inputs: xOfShape(shape), attrs: { axis, keepDims } }),
+    rtol: 1e-5,
+  });
 });

@@ -1,7 +1,6 @@
-import { setBackend, slice, tensor as tfTensor } from '@tensorflow/tfjs-core';
+import { slice } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isTrainingKernelRegistered } from '../../src/kernels/index.js';
-import { expectClose, random, runKernelOn, setUpKernels, stock, tensor } from './helpers.js';
+import { int32Matrix, itEqualsStock, itIsRegistered, setUpKernels, xOfShape } from './helpers.js';
 
 const cases: [number[], number[], number[]][] = [
   [[7], [2], [4]],
@@ -28,40 +27,21 @@ const cases: [number[], number[], number[]][] = [
 ];
 
 describe("Slice: ours on cpu equals tfjs' stock cpu kernel", () => {
-  beforeAll(async () => {
-    await setUpKernels();
-    await setBackend('cpu');
-  });
+  beforeAll(setUpKernels);
 
-  it('is registered on cpu', () => {
-    expect(isTrainingKernelRegistered('Slice', 'cpu')).toBe(true);
-  });
+  itIsRegistered('Slice', ['cpu']);
 
-  it.each(cases.map(([s, b, z]) => [`[${s}] from [${b}] size [${z}]`, s, b, z] as const))(
-    '%s',
-    (_, shape, begin, size) => {
-      const x = tensor(random(shape.length), shape);
-      expectClose(
-        runKernelOn('cpu', 'Slice', { x }, { begin, size }),
-        runKernelOn('cpu', stock('Slice'), { x }, { begin, size }),
-        0,
-      );
-    },
-  );
+  itEqualsStock({
+    kernel: 'Slice',
+    backends: ['cpu'],
+    cases,
+    name: ([s, b, z]) => `[${s}] from [${b}] size [${z}]`,
+    call: ([shape, begin, size]) => ({ inputs: xOfShape(shape), attrs: { begin, size } }),
+    rtol: 0,
+  });
 
   it('keeps the dtype', () => {
-    const s = slice(
-      tfTensor(
-        [
-          [1, 2, 3],
-          [4, 5, 6],
-        ],
-        [2, 3],
-        'int32',
-      ),
-      [0, 1],
-      [2, 2],
-    );
+    const s = slice(int32Matrix(), [0, 1], [2, 2]);
     expect(s.dtype).toBe('int32');
     expect(s.arraySync()).toEqual([
       [2, 3],

@@ -1,7 +1,6 @@
-import { setBackend, sum, tensor as tfTensor } from '@tensorflow/tfjs-core';
+import { sum, tensor as tfTensor } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isTrainingKernelRegistered } from '../../src/kernels/index.js';
-import { expectClose, random, runKernelOn, setUpKernels, stock, tensor } from './helpers.js';
+import { int32Matrix, itEqualsStock, itIsRegistered, setUpKernels, xOfShape } from './helpers.js';
 
 const cases: [number[], number | number[], boolean][] = [
   [[7], 0, false],
@@ -15,38 +14,21 @@ const cases: [number[], number | number[], boolean][] = [
 ];
 
 describe("Sum: ours on cpu and wasm equals tfjs' stock cpu kernel", () => {
-  beforeAll(async () => {
-    await setUpKernels();
-    await setBackend('cpu');
-  });
+  beforeAll(setUpKernels);
 
-  it('is registered on cpu and wasm', () => {
-    expect(isTrainingKernelRegistered('Sum', 'cpu')).toBe(true);
-    expect(isTrainingKernelRegistered('Sum', 'wasm')).toBe(true);
-  });
+  itIsRegistered('Sum', ['cpu', 'wasm']);
 
-  it.each(cases.map(([s, a, k]) => [`[${s}] over ${a}${k ? ' keepDims' : ''}`, s, a, k] as const))(
-    '%s',
-    (_, shape, axis, keepDims) => {
-      const x = tensor(random(shape.length), shape);
-      const expected = runKernelOn('cpu', stock('Sum'), { x }, { axis, keepDims });
-      expectClose(runKernelOn('cpu', 'Sum', { x }, { axis, keepDims }), expected, 1e-6);
-      expectClose(runKernelOn('wasm', 'Sum', { x }, { axis, keepDims }), expected, 1e-6);
-    },
-  );
+  itEqualsStock({
+    kernel: 'Sum',
+    backends: ['cpu', 'wasm'],
+    cases,
+    name: ([s, a, k]) => `[${s}] over ${a}${k ? ' keepDims' : ''}`,
+    call: ([shape, axis, keepDims]) => ({ inputs: xOfShape(shape), attrs: { axis, keepDims } }),
+    rtol: 1e-6,
+  });
 
   it('sums int32 as int32 and bool (through the stock kernel) as int32', () => {
-    const i = sum(
-      tfTensor(
-        [
-          [1, 2, 3],
-          [4, 5, 6],
-        ],
-        [2, 3],
-        'int32',
-      ),
-      0,
-    );
+    const i = sum(int32Matrix(), 0);
     expect(i.dtype).toBe('int32');
     expect(i.arraySync()).toEqual([5, 7, 9]);
     const b = sum(tfTensor([true, false, true], [3], 'bool'));

@@ -1,5 +1,5 @@
-import { beforeAll, describe, it } from 'vitest';
-import { expectClose, random, runKernelOn, setUpKernels, stock, tensor } from './helpers.js';
+import { beforeAll, describe } from 'vitest';
+import { itEqualsStock, setUpKernels, xOfShape } from './helpers.js';
 
 const cases: [number[], number[]][] = [
   [[5], [3]],
@@ -32,10 +32,12 @@ const cases: [number[], number[]][] = [
 describe("Tile: ours on wasm and cpu equals tfjs' stock cpu kernel", () => {
   beforeAll(setUpKernels);
 
-  it.each(cases.map(([s, r]) => [`[${s}] × [${r}]`, s, r] as const))('%s', (_, shape, reps) => {
-    const x = tensor(random(shape.length), shape);
-    const expected = runKernelOn('cpu', stock('Tile'), { x }, { reps });
-    expectClose(runKernelOn('cpu', 'Tile', { x }, { reps }), expected, 0);
-    expectClose(runKernelOn('wasm', 'Tile', { x }, { reps }), expected, 0);
+  itEqualsStock({
+    kernel: 'Tile',
+    backends: ['cpu', 'wasm'],
+    cases,
+    name: ([s, r]) => `[${s}] × [${r}]`,
+    call: ([shape, reps]) => ({ inputs: xOfShape(shape), attrs: { reps } }),
+    rtol: 0,
   });
 });

@@ -1,7 +1,6 @@
-import { setBackend, tensor as tfTensor, transpose } from '@tensorflow/tfjs-core';
+import { tensor as tfTensor, transpose } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isTrainingKernelRegistered } from '../../src/kernels/index.js';
-import { expectClose, random, runKernelOn, setUpKernels, stock, tensor } from './helpers.js';
+import { int32Matrix, itEqualsStock, itIsRegistered, setUpKernels, xOfShape } from './helpers.js';
 
 const cases: [number[], number[]][] = [
   [[5], [0]],
@@ -32,35 +31,21 @@ const cases: [number[], number[]][] = [
 ];
 
 describe("Transpose: ours on cpu equals tfjs' stock cpu kernel", () => {
-  beforeAll(async () => {
-    await setUpKernels();
-    await setBackend('cpu');
-  });
+  beforeAll(setUpKernels);
 
-  it('is registered on cpu', () => {
-    expect(isTrainingKernelRegistered('Transpose', 'cpu')).toBe(true);
-  });
+  itIsRegistered('Transpose', ['cpu']);
 
-  it.each(cases.map(([s, p]) => [`[${s}] by [${p}]`, s, p] as const))('%s', (_, shape, perm) => {
-    const x = tensor(random(shape.length), shape);
-    expectClose(
-      runKernelOn('cpu', 'Transpose', { x }, { perm }),
-      runKernelOn('cpu', stock('Transpose'), { x }, { perm }),
-      0,
-    );
+  itEqualsStock({
+    kernel: 'Transpose',
+    backends: ['cpu'],
+    cases,
+    name: ([s, p]) => `[${s}] by [${p}]`,
+    call: ([shape, perm]) => ({ inputs: xOfShape(shape), attrs: { perm } }),
+    rtol: 0,
   });
 
   it('keeps int32 and bool dtypes', () => {
-    const i = transpose(
-      tfTensor(
-        [
-          [1, 2, 3],
-          [4, 5, 6],
-        ],
-        [2, 3],
-        'int32',
-      ),
-    );
+    const i = transpose(int32Matrix());
     expect(i.dtype).toBe('int32');
     expect(i.arraySync()).toEqual([
       [1, 4],
