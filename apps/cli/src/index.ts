@@ -1,33 +1,25 @@
 import { fig2Markdown, runFig2Study, writeFig2 } from '@dqa/bench';
 import { DqaError } from '@dqa/core';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
+import { addBenchCommand } from './bench-speed.js';
+import { integerOption } from './options.js';
 
 /** Where the program writes: process streams by default, buffers in tests. */
 export interface CliIo {
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
+  /**
+   * Where long jobs draw a progress bar. Default: process.stderr when it is a terminal and
+   * `stderr` is not redirected; otherwise progress is printed as plain lines on `stderr`.
+   */
+  progressStream?: NodeJS.WriteStream | null;
 }
 
 /** Exit codes: 0 success, 1 a run failed (bad input data, unwritable output), 2 a usage error. */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
-
-/** A commander argument parser for an integer in [min, max]; the error names the expectation. */
-function integerOption(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    const n = /^[0-9]+$/.test(value.trim()) ? Number(value) : Number.NaN;
-    if (!(Number.isSafeInteger(n) && n >= min && n <= max)) {
-      throw new InvalidArgumentError(
-        max === Number.MAX_SAFE_INTEGER
-          ? `expected an integer ≥ ${min}.`
-          : `expected an integer from ${min} to ${max}.`,
-      );
-    }
-    return n;
-  };
-}
 
 interface Fig2CliOptions {
   out: string;
@@ -77,7 +69,15 @@ export function createProgram(io: CliIo = {}): Command {
       stdout(`\nWrote:\n${paths.map((p) => `  ${p}\n`).join('')}`);
     });
 
+  addBenchCommand(program, { stdout, stderr, progressStream: progressStream(io) });
+
   return program;
+}
+
+function progressStream(io: CliIo): NodeJS.WriteStream | null {
+  if (io.progressStream !== undefined) return io.progressStream;
+  if (io.stderr) return null;
+  return process.stderr.isTTY ? process.stderr : null;
 }
 
 /**

@@ -1,0 +1,126 @@
+import { DqaError } from '@dqa/core';
+import { createTfjsBackend, quantizeModel, type TfjsEngine } from '@dqa/tfjs';
+import * as tf from '@tensorflow/tfjs';
+import { speedModelBuilders, trainableParams } from './models.js';
+import type { SpeedMessage } from './protocol.js';
+import { type SpeedRequest, speedModels, speedVariants } from './spec.js';
+
+/**
+ * Measures every (model, variant) cell of `request` on one tfjs engine, in this process. One step
+ * is what `model.fit` does per batch: the DQA callback's per-step work (`session.beforeStep`:
+ * the step's T and Algorithm 1's α ← α/std(α)), then `trainOnBatch` (forward, the loss with DQA's
+ * regularizer, gradients, the SGD-momentum update, reading the loss back).
+ */
+export async function measureTfjs(
+  request: SpeedRequest,
+  send: (m: SpeedMessage) => void,
+): Promise<void> {
+  let backend: Awaited<ReturnType<typeof createTfjsBackend>>;
+  try {
+    backend = await createTfjsBackend({ engine: request.engine as TfjsEngine });
+  } catch (e) {
+    if (e instanceof DqaError && e.code === 'BACKEND_UNAVAILABLE') {
+      send({ type: 'unavailable', reason: e.message });
+      return;
+    }
+    throw e;
+  }
+  send({
+    type: 'hello',
+    engine: tf.getBackend(),
+    version: tf.version_core,
+    details: backend.describe(),
+  });
+
+  for (const modelId of request.models) {
+    for (const variantId of request.variants) {
+      try {
+        await measureCell(request, modelId, variantId, backend, send);
+      } catch (e) {
+        send({
+          type: 'cell-error',
+          model: modelId,
+          variant: variantId,
+          error: e instanceof Error ? e.message.split('\n')[0]! : String(e),
+        });
+      }
+    }
+  }
+  backend.close();
+}
+
+async function measureCell(
+  request: SpeedRequest,
+  modelId: SpeedRequest['models'][number],
+  variantId: SpeedRequest['variants'][number],
+  backend: Awaited<ReturnType<typeof createTfjsBackend>>,
+  send: (m: SpeedMessage) => void,
+): Promise<void> {
+  const info = speedModels[modelId];
+  const variant = speedVariants[variantId];
+  const batch = request.batch[modelId];
+  const float = speedModelBuilders[modelId]();
+  const params = trainableParams(float);
+  const quantized = variant.config ? await quantizeModel(float, variant.config, { backend }) : null;
+  if (quantized) float.dispose();
+  const model = quantized?.model ?? float;
+  const optimizer = tf.train.momentum(request.learningRate, request.momentum);
+  model.compile({
+    optimizer,
+    loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits),
+  });
+  const x = tf.randomUniform([batch, ...info.inputShape], 0, 1, 'float32', 7);
+  const y = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: batch }, (_, i) => (i * 7) % info.classes),
+      'int32',
+    ),
+    info.classes,
+  );
+  const labels = y.toFloat();
+  y.dispose();
+
+  const totalSteps = request.warmup + request.steps;
+  const stepsMs: number[] = [];
+  let loss = Number.NaN;
+  let timedMs = 0;
+  try {
+    for (let i = 0; i < totalSteps; i++) {
+      const t0 = performance.now();
+      quantized?.session.beforeStep({ step: i, totalSteps, stepsPerEpoch: totalSteps });
+      const value = await model.trainOnBatch(x, labels);
+      const ms = performance.now() - t0;
+      loss = Array.isArray(value) ? value[0]! : value;
+      const warm = i < request.warmup;
+      if (!warm) {
+        stepsMs.push(ms);
+        timedMs += ms;
+      }
+      send({
+        type: 'progress',
+        model: modelId,
+        variant: variantId,
+        phase: warm ? 'warmup' : 'timed',
+        step: warm ? i + 1 : stepsMs.length,
+        steps: warm ? request.warmup : request.steps,
+        ms,
+      });
+      const budgetSpent = request.timeBudgetS > 0 && timedMs >= request.timeBudgetS * 1000;
+      if (!warm && budgetSpent && stepsMs.length >= request.minSteps) break;
+    }
+  } finally {
+    tf.dispose([x, labels]);
+    optimizer.dispose();
+    model.dispose();
+  }
+  send({
+    type: 'cell',
+    model: modelId,
+    variant: variantId,
+    batch,
+    warmup: request.warmup,
+    stepsMs,
+    params,
+    loss,
+  });
+}
