@@ -1,35 +1,14 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProgram, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { createProgram, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../src/index.js';
+import { run, tempDir } from './helpers.js';
 
-/** Runs `dqa …args` in-process, capturing both streams. */
-async function run(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(['node', 'dqa', ...args], {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-  });
-  return { code, stdout, stderr };
-}
-
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'dqa-cli-speed-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const tmp = tempDir('dqa-cli-speed-');
 
 describe('dqa bench speed', () => {
   it('a tiny run on tfjs wasm (its own process): prints the table, writes speed.md and speed.json', async () => {
-    const out = join(dir, 'tiny');
+    const out = join(tmp.path, 'tiny');
     let stdout = '';
     let stderr = '';
     await createProgram({ stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) }).parseAsync([
@@ -80,8 +59,8 @@ describe('dqa bench speed', () => {
   });
 
   it("PyTorch missing: the column reads 'not installed' and stderr says how to install it (exit 0)", async () => {
-    const out = join(dir, 'no-torch');
-    const python = join(dir, 'no-such-python3');
+    const out = join(tmp.path, 'no-torch');
+    const python = join(tmp.path, 'no-such-python3');
     const r = await run(
       'bench',
       'speed',
@@ -116,7 +95,7 @@ describe('dqa bench speed', () => {
       '/bin/false',
       '--no-progress',
       '--out',
-      join(dir, 'failing'),
+      join(tmp.path, 'failing'),
     );
     expect(r.code).toBe(EXIT_FAILURE);
     expect(r.stdout).toContain('| small CNN | FP | failed |');
@@ -139,7 +118,7 @@ describe('dqa bench speed', () => {
     ['--time-budget', '<s>', 'soon', 'expected a number ≥ 0'],
     ['--batch', '<n>', '0', 'expected an integer ≥ 1'],
   ])('%s %s %s is a usage error naming the option (exit 2)', async (flag, arg, value, why) => {
-    const r = await run('bench', 'speed', '--out', join(dir, 'unused'), flag, value);
+    const r = await run('bench', 'speed', '--out', join(tmp.path, 'unused'), flag, value);
     expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toContain(`option '${flag} ${arg}' argument '${value}' is invalid. ${why}`);
     expect(r.stdout).toBe('');

@@ -1,37 +1,16 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommanderError } from 'commander';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pkg from '../package.json' with { type: 'json' };
-import { createProgram, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main } from '../src/index.js';
+import { createProgram, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../src/index.js';
+import { run, tempDir } from './helpers.js';
 
-/** Runs `dqa …args` in-process, capturing both streams. */
-async function run(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(['node', 'dqa', ...args], {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-  });
-  return { code, stdout, stderr };
-}
-
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'dqa-cli-test-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const tmp = tempDir('dqa-cli-test-');
 
 describe('dqa fig2', () => {
   it('runs the study, prints the table and the files it wrote', async () => {
-    const out = join(dir, 'fig2');
+    const out = join(tmp.path, 'fig2');
     let stdout = '';
     await createProgram({ stdout: (s) => (stdout += s) }).parseAsync([
       'node',
@@ -58,7 +37,7 @@ describe('dqa fig2', () => {
   });
 
   it('--no-png writes no PNG', async () => {
-    const out = join(dir, 'no-png');
+    const out = join(tmp.path, 'no-png');
     const r = await run('fig2', '--out', out, '--samples', '500', '--points', '3', '--no-png');
     expect(r.code).toBe(EXIT_OK);
     expect(r.stdout).not.toContain('fig2.png');
@@ -72,7 +51,7 @@ describe('dqa fig2', () => {
     ['--points', '1'],
     ['--seed', '-1'],
   ])('%s %s is a usage error naming the option (exit 2)', async (flag, value) => {
-    const r = await run('fig2', '--out', join(dir, 'unused'), flag, value);
+    const r = await run('fig2', '--out', join(tmp.path, 'unused'), flag, value);
     expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toContain(`option '${flag} <n>' argument '${value}' is invalid`);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -87,7 +66,7 @@ describe('dqa fig2', () => {
   });
 
   it('an unwritable --out is one line on stderr naming the path (exit 1)', async () => {
-    const blocker = join(dir, 'a-file');
+    const blocker = join(tmp.path, 'a-file');
     await writeFile(blocker, 'not a folder');
     const r = await run('fig2', '--out', blocker, '--samples', '200', '--points', '2');
     expect(r.code).toBe(EXIT_FAILURE);
