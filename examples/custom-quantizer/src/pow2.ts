@@ -4,6 +4,7 @@ import {
   defineQuantizer,
   type QuantizeContext,
   straightThrough,
+  straightThroughReferenceGrad,
   type Tensor,
 } from '@dqa/core';
 
@@ -55,9 +56,7 @@ export const pow2 = defineQuantizer({
     });
   },
 
-  referenceGrad(_x: Float32Array, _bits: number, dy: Float32Array) {
-    return { dx: dy.slice() };
-  },
+  referenceGrad: straightThroughReferenceGrad,
 
   levels(x: Float32Array, bits: number): Float32Array[] {
     let s = 0;

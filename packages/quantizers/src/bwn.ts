@@ -5,6 +5,7 @@ import {
   type QuantizeContext,
   type ReferenceOptions,
   straightThrough,
+  straightThroughReferenceGrad,
   type Tensor,
 } from '@dqa/core';
 import { calibrationReduce, groupStats, referenceGroups } from './groups.js';
@@ -37,9 +38,7 @@ export const bwn = defineQuantizer({
     return x.map((v, i) => (v >= 0 ? meanAbs[g.of(i)]! : -meanAbs[g.of(i)]!));
   },
 
-  referenceGrad(_x: Float32Array, _bits: number, dy: Float32Array) {
-    return { dx: dy.slice() };
-  },
+  referenceGrad: straightThroughReferenceGrad,
 
   levels(x: Float32Array, _bits: number, options?: ReferenceOptions): Float32Array[] {
     assertFinite(x, 'bwn');

@@ -1,4 +1,10 @@
-import { assertFinite, type Backend, defineQuantizer, type Tensor } from '@dqa/core';
+import {
+  assertFinite,
+  type Backend,
+  defineQuantizer,
+  straightThroughReferenceGrad,
+  type Tensor,
+} from '@dqa/core';
 
 /**
  * Full precision: the identity, "32 bit" in the paper's tables. Used as the high end of a mixture
@@ -23,9 +29,7 @@ export const fp = defineQuantizer({
     return x.slice();
   },
 
-  referenceGrad(_x: Float32Array, _bits: number, dy: Float32Array) {
-    return { dx: dy.slice() };
-  },
+  referenceGrad: straightThroughReferenceGrad,
 
   levels(x: Float32Array): Float32Array[] {
     assertFinite(x, 'fp');

@@ -5,6 +5,7 @@ import {
   type QuantizeContext,
   type ReferenceOptions,
   straightThrough,
+  straightThroughReferenceGrad,
   type Tensor,
 } from '@dqa/core';
 import { calibrationReduce, groupStats, referenceGroups } from './groups.js';
@@ -50,9 +51,7 @@ export const minmax = defineQuantizer({
     return out;
   },
 
-  referenceGrad(_x: Float32Array, _bits: number, dy: Float32Array) {
-    return { dx: dy.slice() };
-  },
+  referenceGrad: straightThroughReferenceGrad,
 
   levels(x: Float32Array, bits: number, options?: ReferenceOptions): Float32Array[] {
     assertFinite(x, 'minmax');

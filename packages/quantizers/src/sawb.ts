@@ -5,6 +5,7 @@ import {
   type QuantizeContext,
   type ReferenceOptions,
   straightThrough,
+  straightThroughReferenceGrad,
   type Tensor,
 } from '@dqa/core';
 import { groupShape, referenceGroups, splitGroups } from './groups.js';
@@ -66,9 +67,7 @@ export const sawb = defineQuantizer({
     return out;
   },
 
-  referenceGrad(_x: Float32Array, _bits: number, dy: Float32Array) {
-    return { dx: dy.slice() };
-  },
+  referenceGrad: straightThroughReferenceGrad,
 
   levels(x: Float32Array, bits: number, options?: ReferenceOptions): Float32Array[] {
     assertFinite(x, 'sawb');

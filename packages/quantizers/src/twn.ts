@@ -5,6 +5,7 @@ import {
   type QuantizeContext,
   type ReferenceOptions,
   straightThrough,
+  straightThroughReferenceGrad,
   type Tensor,
 } from '@dqa/core';
 import { calibrationAxes, groupStats, referenceGroups } from './groups.js';
@@ -74,9 +75,7 @@ export const twn = defineQuantizer({
     });
   },
 
-  referenceGrad(_x: Float32Array, _bits: number, dy: Float32Array) {
-    return { dx: dy.slice() };
-  },
+  referenceGrad: straightThroughReferenceGrad,
 
   levels(x: Float32Array, _bits: number, options?: ReferenceOptions): Float32Array[] {
     assertFinite(x, 'twn');

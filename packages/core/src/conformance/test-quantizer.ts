@@ -1,7 +1,7 @@
 import type { Backend, Tensor } from '../backend/backend.js';
 import { assertFinite } from '../errors.js';
 import { defineQuantizer } from '../quantizer/plugin.js';
-import { straightThrough } from '../quantizer/straight-through.js';
+import { straightThrough, straightThroughReferenceGrad } from '../quantizer/straight-through.js';
 
 /**
  * A small symmetric uniform quantizer (levels −m + i·2m/(2ⁿ − 1), m = max|x|) with a
@@ -39,9 +39,7 @@ export const conformanceQuantizer = defineQuantizer({
     }
     return out;
   },
-  referenceGrad(_x: Float32Array, _bits: number, dy: Float32Array) {
-    return { dx: dy.slice() };
-  },
+  referenceGrad: straightThroughReferenceGrad,
   levels(x: Float32Array, bits: number) {
     const L = 2 ** bits - 1;
     let m = 0;

@@ -7,3 +7,12 @@ import type { Backend, Tensor } from '../backend/backend.js';
 export function straightThrough(b: Backend, x: Tensor, quantize: (x: Tensor) => Tensor): Tensor {
   return b.customGrad((input) => ({ value: quantize(input!), gradFunc: (dy) => [dy] }))(x);
 }
+
+/** The plain reference of the straight-through rule: d out / d x = 1, so dx = dy. */
+export function straightThroughReferenceGrad(
+  _x: Float32Array,
+  _bits: number,
+  dy: Float32Array,
+): { dx: Float32Array } {
+  return { dx: dy.slice() };
+}
