@@ -156,11 +156,11 @@ describe('Sgd', () => {
   });
 });
 
-describe('train', () => {
-  it('trains a DQA-quantized MLP: loss falls, the relaxed and the hard 2-bit model classify well', () => {
+describe('train', async () => {
+  it('trains a DQA-quantized MLP: loss falls, the relaxed and the hard 2-bit model classify well', async () => {
     const b = createReferenceBackend();
     const events: TrainEvent[] = [];
-    const result = train(b, mlp(b, 1, 5), blobs(b), {
+    const result = await train(b, mlp(b, 1, 5), blobs(b), {
       ...options,
       epochs: 6,
       attentionEvery: 12,
@@ -192,13 +192,13 @@ describe('train', () => {
     expect(events.at(-1)).toMatchObject({ type: 'end', stopped: false });
   });
 
-  it('resumes from a checkpoint bit for bit', () => {
+  it('resumes from a checkpoint bit for bit', async () => {
     const straight = createReferenceBackend();
-    const full = train(straight, mlp(straight, 2), blobs(straight), { ...options, epochs: 4 });
+    const full = await train(straight, mlp(straight, 2), blobs(straight), { ...options, epochs: 4 });
 
     const first = createReferenceBackend();
     let saved: Checkpoint | undefined;
-    train(first, mlp(first, 2), blobs(first), {
+    await train(first, mlp(first, 2), blobs(first), {
       ...options,
       epochs: 4,
       onEvent: (e) => {
@@ -209,7 +209,7 @@ describe('train', () => {
     });
     expect(saved?.epoch).toBe(2);
     const second = createReferenceBackend();
-    const resumed = train(second, mlp(second, 777), blobs(second), {
+    const resumed = await train(second, mlp(second, 777), blobs(second), {
       ...options,
       epochs: 4,
       resume: saved!,
@@ -219,10 +219,10 @@ describe('train', () => {
     expect(resumed.checkpoint.optimizer).toEqual(full.checkpoint.optimizer);
   });
 
-  it('stops between steps when asked, keeping the last whole-epoch checkpoint', () => {
+  it('stops between steps when asked, keeping the last whole-epoch checkpoint', async () => {
     const b = createReferenceBackend();
     let steps = 0;
-    const result = train(b, mlp(b, 3), blobs(b), {
+    const result = await train(b, mlp(b, 3), blobs(b), {
       ...options,
       epochs: 3,
       onEvent: (e) => {
@@ -236,7 +236,7 @@ describe('train', () => {
     expect(result.checkpoint.step).toBe(12);
   });
 
-  it('refuses a checkpoint whose variables do not fit, naming the variable', () => {
+  it('refuses a checkpoint whose variables do not fit, naming the variable', async () => {
     const b = createReferenceBackend();
     const model = mlp(b, 4);
     const bad: Checkpoint = {
@@ -245,28 +245,28 @@ describe('train', () => {
       variables: { 'fc1/kernel': { shape: [2, 2], values: [0, 0, 0, 0] } },
       optimizer: { momentum: {} },
     };
-    expect(() => train(b, model, blobs(b), { ...options, epochs: 2, resume: bad })).toThrow(
+    await expect(train(b, model, blobs(b), { ...options, epochs: 2, resume: bad })).rejects.toThrow(
       "resume: variable 'fc1/kernel' has shape [4, 8] but the checkpoint holds [2, 2]",
     );
   });
 
-  it('stops with a clear error when the loss diverges', () => {
+  it('stops with a clear error when the loss diverges', async () => {
     const b = createReferenceBackend();
-    expect(() =>
+    await expect(
       train(b, mlp(b, 5), blobs(b), {
         ...options,
         epochs: 1,
         learningRate: { kind: 'constant', initial: 1e30 },
       }),
-    ).toThrow(/the loss became (NaN|Infinity) at step \d+ \(epoch 0\); lower the learning rate/);
+    ).rejects.toThrow(/the loss became (NaN|Infinity) at step \d+ \(epoch 0\); lower the learning rate/);
   });
 
-  it('leaks no tensors over a run', () => {
+  it('leaks no tensors over a run', async () => {
     const b = createReferenceBackend();
     const model = mlp(b, 6);
     const data = blobs(b);
     const before = b.memory!().numTensors;
-    train(b, model, data, { ...options, epochs: 1 });
+    await train(b, model, data, { ...options, epochs: 1 });
     expect(b.memory!().numTensors).toBe(before);
   });
 });

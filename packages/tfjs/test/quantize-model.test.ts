@@ -373,7 +373,7 @@ describe("a quantizeModel model trains with @dqa/core's Trainer", () => {
       testBatches: () => Array.from({ length: 500 / batch }, (_, i) => slice(test, i * batch)),
     };
     const events: TrainEvent[] = [];
-    const result = trainModel(backend, q.trainable(), data, {
+    const result = await trainModel(backend, q.trainable(), data, {
       epochs: 2,
       learningRate: { kind: 'constant', initial: 0.05 },
       optimizer: { momentum: 0.9, weightDecay: 5e-4, nesterov: false },

@@ -80,9 +80,23 @@ export interface MemoryInfo {
   numBytes?: number;
 }
 
+/**
+ * How to build an equivalent object in another thread (data-parallel training): the worker imports
+ * `module` (an absolute URL of a built ES module) and calls its export `export` with `args`
+ * (structured-cloneable). For a backend the export is `(args) => Backend | Promise<Backend>`;
+ * for a model it is `(backend, args) => TrainableModel | Promise<TrainableModel>`.
+ */
+export interface ReplicaRecipe {
+  module: string;
+  export: string;
+  args: unknown;
+}
+
 export interface Backend {
   /** Registered name, e.g. `'reference'`, `'tfjs-wasm'`, `'native-cpu'`. */
   readonly name: string;
+  /** How a worker thread builds the same backend, where the backend supports data-parallel training. */
+  readonly replica?: ReplicaRecipe;
 
   // ── creation and read-back ────────────────────────────────────────────────────────────────
   /** A tensor from row-major values; `values.length` must equal the product of `shape`. */

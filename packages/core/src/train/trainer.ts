@@ -1,4 +1,4 @@
-import type { Backend, Tensor, Variable } from '../backend/backend.js';
+import type { Backend, ReplicaRecipe, Tensor, Variable } from '../backend/backend.js';
 import { ArgumentError, DqaError } from '../errors.js';
 import type { RelaxedQuantizer, StepInfo } from '../relaxation/relaxation.js';
 import { type LearningRateSchedule, learningRate } from '../schedules/learning-rate.js';
@@ -18,6 +18,13 @@ export interface TrainableModel {
   readonly variables: readonly Variable[];
   /** The variables weight decay applies to (layer weights; never the attention α). */
   readonly decayVariables: readonly Variable[];
+  /**
+   * Non-trainable variables the forward pass updates in training mode (batch norm's moving mean
+   * and variance): checkpointed with the variables, and averaged across data-parallel replicas.
+   */
+  readonly state?: readonly Variable[];
+  /** How a worker thread rebuilds this model (same variables, same order) for data-parallel training. */
+  readonly replica?: ReplicaRecipe;
   /** The model's relaxed quantizers (weights and activations), for the per-step hooks and events. */
   readonly quantizers: readonly RelaxedQuantizer[];
   /** S of eq. 6: the number of weights in the whole network. */
@@ -102,6 +109,11 @@ export interface TrainResult {
   checkpoint: Checkpoint;
 }
 
+const yieldToEventLoop: () => Promise<void> =
+  typeof setImmediate === 'function'
+    ? () => new Promise((resolve) => setImmediate(resolve))
+    : () => new Promise((resolve) => setTimeout(resolve, 0));
+
 /** Top-1 accuracy and mean cross-entropy over batches. */
 export function evaluate(
   b: Backend,
@@ -137,6 +149,11 @@ export function evaluate(
   return { accuracy: correct / count, loss: lossSum / count };
 }
 
+/** Trainable variables, then the state the forward pass updates (batch norm's moving statistics). */
+function checkpointed(model: TrainableModel): readonly Variable[] {
+  return model.state?.length ? [...model.variables, ...model.state] : model.variables;
+}
+
 function snapshot(
   b: Backend,
   model: TrainableModel,
@@ -145,13 +162,13 @@ function snapshot(
   step: number,
 ): Checkpoint {
   const variables: Checkpoint['variables'] = {};
-  for (const v of model.variables)
+  for (const v of checkpointed(model))
     variables[v.name] = { shape: [...v.shape], values: Array.from(b.readSync(v)) };
   return { epoch, step, variables, optimizer: optimizer.state() };
 }
 
 function restore(b: Backend, model: TrainableModel, optimizer: Sgd, c: Checkpoint): void {
-  for (const v of model.variables) {
+  for (const v of checkpointed(model)) {
     const s = c.variables[v.name];
     if (!s)
       throw new DqaError('INVALID_ARGUMENT', `resume: the checkpoint has no variable '${v.name}'`);
@@ -173,12 +190,12 @@ function restore(b: Backend, model: TrainableModel, optimizer: Sgd, c: Checkpoin
  * epoch, evaluation of the relaxed model and a checkpoint; at the end, evaluation of the hard
  * low-bit model (every quantizer collapsed to Q_1). Emits events; writes nothing itself.
  */
-export function train(
+export async function train(
   b: Backend,
   model: TrainableModel,
   data: TrainData,
   options: TrainOptions,
-): TrainResult {
+): Promise<TrainResult> {
   if (!(Number.isInteger(options.epochs) && options.epochs > 0)) {
     throw new ArgumentError(`train: epochs must be a positive integer, got ${options.epochs}`);
   }
@@ -257,6 +274,8 @@ export function train(
         lossSum += loss;
         batches++;
         step++;
+        // Let the event loop run (signal handlers such as Ctrl-C, progress rendering, I/O).
+        await yieldToEventLoop();
         if (options.shouldStop?.()) {
           stopped = true;
           break;

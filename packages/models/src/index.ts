@@ -1,0 +1,2 @@
+export * from './architectures/index.js';
+export * from './data/index.js';
