@@ -4,6 +4,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     node: 'src/node.ts',
+    'train-worker': 'src/node/train-worker.ts',
     'conformance/index': 'src/conformance/index.ts',
   },
   format: ['esm'],

@@ -1,3 +1,9 @@
+export {
+  DataParallel,
+  type DataParallelOptions,
+  type ParallelStep,
+} from './node/data-parallel.js';
+
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { type ConfigRegistries, parseConfigText } from './config/parse.js';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   type Backend,
-  type Batch,
   type Checkpoint,
   createReferenceBackend,
   createRelaxedQuantizer,
@@ -11,11 +10,11 @@ import {
   type RelaxedQuantizer,
   Sgd,
   type TrainableModel,
-  type TrainData,
   type TrainEvent,
   train,
   type Variable,
 } from '../src/index.js';
+import { blobs } from './blobs.js';
 import { fakeQuantizers } from './fake-plugins.js';
 
 const quantizers = fakeQuantizers();
@@ -69,56 +68,6 @@ function mlp(b: Backend, seed: number, lambda = 1): TrainableModel {
         const h = b.relu(b.add(b.matMul(x, k1), b1));
         return b.add(b.matMul(h, k2), b2);
       }),
-  };
-}
-
-/** Three Gaussian blobs in 4-D; batches in an order that depends only on the epoch. */
-function blobs(b: Backend, batchSize = 20): TrainData & { trainCount: number } {
-  const rng = new Random(99);
-  const centres = [
-    [2, 0, 0, 1],
-    [-2, 1, 0, -1],
-    [0, -2, 2, 0],
-  ];
-  const make = (n: number) => {
-    const x = new Float32Array(n * 4);
-    const y = new Float32Array(n * 3);
-    for (let i = 0; i < n; i++) {
-      const c = i % 3;
-      for (let d = 0; d < 4; d++) x[i * 4 + d] = centres[c]![d]! + 0.6 * rng.normal();
-      y[i * 3 + c] = 1;
-    }
-    return { x, y, n };
-  };
-  const trainSet = make(240);
-  const testSet = make(60);
-  const batches = (
-    set: { x: Float32Array; y: Float32Array; n: number },
-    order: number[],
-  ): Batch[] => {
-    const out: Batch[] = [];
-    for (let s = 0; s < order.length; s += batchSize) {
-      const idx = order.slice(s, s + batchSize);
-      const x = new Float32Array(idx.length * 4);
-      const y = new Float32Array(idx.length * 3);
-      idx.forEach((i, k) => {
-        x.set(set.x.subarray(i * 4, i * 4 + 4), k * 4);
-        y.set(set.y.subarray(i * 3, i * 3 + 3), k * 3);
-      });
-      out.push({ x: b.tensor(x, [idx.length, 4]), y: b.tensor(y, [idx.length, 3]) });
-    }
-    return out;
-  };
-  return {
-    trainCount: 240,
-    stepsPerEpoch: 240 / batchSize,
-    trainBatches: (epoch) =>
-      batches(trainSet, new Random(1000 + epoch).shuffle(Array.from({ length: 240 }, (_, i) => i))),
-    testBatches: () =>
-      batches(
-        testSet,
-        Array.from({ length: 60 }, (_, i) => i),
-      ),
   };
 }
 
@@ -194,7 +143,10 @@ describe('train', async () => {
 
   it('resumes from a checkpoint bit for bit', async () => {
     const straight = createReferenceBackend();
-    const full = await train(straight, mlp(straight, 2), blobs(straight), { ...options, epochs: 4 });
+    const full = await train(straight, mlp(straight, 2), blobs(straight), {
+      ...options,
+      epochs: 4,
+    });
 
     const first = createReferenceBackend();
     let saved: Checkpoint | undefined;
@@ -258,7 +210,9 @@ describe('train', async () => {
         epochs: 1,
         learningRate: { kind: 'constant', initial: 1e30 },
       }),
-    ).rejects.toThrow(/the loss became (NaN|Infinity) at step \d+ \(epoch 0\); lower the learning rate/);
+    ).rejects.toThrow(
+      /the loss became (NaN|Infinity) at step \d+ \(epoch 0\); lower the learning rate/,
+    );
   });
 
   it('leaks no tensors over a run', async () => {

@@ -2,6 +2,7 @@ import {
   ArgumentError,
   type Backend,
   broadcastShapes,
+  builtModuleUrl,
   type Conv2DGeometry,
   type Conv2DOptions,
   type CustomGradResult,
@@ -16,6 +17,7 @@ import {
   type Padding,
   type Pool2DOptions,
   pool2dGeometry,
+  type ReplicaRecipe,
   ShapeError,
   sizeOf,
   type Tensor,
@@ -243,6 +245,7 @@ interface HeldGroup {
 class TfjsBackendImpl implements TfjsBackend {
   readonly name: TfjsBackend['name'];
   readonly engine: TfjsEngine;
+  readonly replica: ReplicaRecipe;
   private readonly tfEngine = tf.engine();
   private closed = false;
   private requestedThreads: number | null = null;
@@ -253,6 +256,12 @@ class TfjsBackendImpl implements TfjsBackend {
 
   constructor(readonly info: TfjsBackendInfo) {
     this.engine = info.engine;
+    // Worker threads of data-parallel training build the same engine.
+    this.replica = {
+      module: builtModuleUrl(import.meta.url),
+      export: 'createTfjsBackend',
+      args: { engine: info.engine } satisfies TfjsBackendOptions,
+    };
     this.name = `tfjs-${info.engine}`;
     this.readIsCopy = info.engine === 'wasm';
   }

@@ -396,6 +396,91 @@ describe("a quantizeModel model trains with @dqa/core's Trainer", () => {
     expect(result.hardAccuracy).toBeGreaterThan(0.6);
   }, 120_000);
 
+  it('trains over two threads (data-parallel workers) as it does on one', async () => {
+    const train = mnist('train', 600);
+    const test = mnist('t10k', 200);
+    const float = (withBatchNorm: boolean) =>
+      tf.sequential({
+        layers: [
+          tf.layers.conv2d({
+            inputShape: [28, 28, 1],
+            filters: 8,
+            kernelSize: 3,
+            activation: withBatchNorm ? 'linear' : 'relu',
+            kernelInitializer: tf.initializers.heNormal({ seed: 6 }),
+          }),
+          ...(withBatchNorm
+            ? [tf.layers.batchNormalization({}), tf.layers.activation({ activation: 'relu' })]
+            : []),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          tf.layers.flatten(),
+          tf.layers.dense({
+            units: 10,
+            kernelInitializer: tf.initializers.glorotNormal({ seed: 7 }),
+          }),
+        ],
+      });
+    const batch = 100;
+    const data = {
+      stepsPerEpoch: 600 / batch,
+      trainBatches: () =>
+        Array.from({ length: 600 / batch }, (_, i) => ({
+          x: train.x.slice([i * batch, 0, 0, 0], [batch, 28, 28, 1]),
+          y: train.y.slice([i * batch, 0], [batch, 10]),
+        })),
+      testBatches: () => [{ x: test.x.clone(), y: test.y.clone() }],
+    };
+    const run = async (model: tf.LayersModel, threads: number) => {
+      const q = await quantizeModel(
+        model,
+        { quantization: { weights: dqa248 }, relaxation: { dqa: { lambda: 10 } } },
+        { backend },
+      );
+      const losses: number[] = [];
+      const result = await trainModel(backend, q.trainable(), data, {
+        epochs: 2,
+        learningRate: { kind: 'constant', initial: 0.05 },
+        optimizer: { momentum: 0.9, weightDecay: 5e-4, nesterov: false },
+        threads,
+        onEvent: (e) => {
+          if (e.type === 'step') losses.push(e.loss);
+        },
+      });
+      q.model.dispose();
+      return { result, losses };
+    };
+    const plain = float(false);
+    const one = await run(plain, 1);
+    const two = await run(plain, 2);
+    // Without batch norm the gradient of the batch is the rows-weighted mean of the threads':
+    // the same training up to float32 rounding.
+    two.losses.forEach((l, i) => {
+      expect(l).toBeCloseTo(one.losses[i]!, 4);
+    });
+    const a = Object.values(one.result.checkpoint.variables);
+    const b = Object.values(two.result.checkpoint.variables);
+    expect(b.map((v) => v.shape)).toEqual(a.map((v) => v.shape));
+    let diff = 0;
+    a.forEach((v, i) => {
+      v.values.forEach((x, j) => {
+        diff = Math.max(diff, Math.abs(x - b[i]!.values[j]!));
+      });
+    });
+    expect(diff).toBeLessThan(1e-4);
+    // With batch norm each thread normalises its rows by their own statistics (as PyTorch DDP
+    // without SyncBatchNorm does) and the moving statistics are averaged: it still learns.
+    const bn = float(true);
+    const withBn = await run(bn, 2);
+    expect(withBn.losses.at(-1)!).toBeLessThan(withBn.losses[0]!);
+    const moving = Object.entries(withBn.result.checkpoint.variables).filter(([n]) =>
+      /moving_mean/.test(n),
+    );
+    expect(moving).toHaveLength(1);
+    expect(moving[0]![1].values.some((x) => x !== 0)).toBe(true);
+    plain.dispose();
+    bn.dispose();
+  }, 120_000);
+
   it('refuses a model whose last layer applies a softmax', async () => {
     const model = tf.sequential({
       layers: [

@@ -88,6 +88,17 @@ function tfjsBackend(engine: 'wasm' | 'cpu' | 'tensorflow', label: string): Spee
   };
 }
 
+/**
+ * tfjs wasm through @dqa/core's Trainer step with its data-parallel worker threads (one wasm
+ * engine per thread, `--threads` of them): how `dqa train` trains on wasm.
+ */
+const tfjsTrainerBackend: SpeedBackend = {
+  id: 'wasm-trainer',
+  label: 'tfjs wasm, Trainer × threads',
+  role: 'dqa',
+  command: (request) => tfjsWorkerCommand({ ...request, engine: 'wasm', trainer: true }),
+};
+
 export const pytorchBackend: SpeedBackend = {
   id: 'pytorch',
   label: 'PyTorch',
@@ -104,6 +115,7 @@ export const pytorchBackend: SpeedBackend = {
 /** Every backend `dqa bench speed` knows, in column order. */
 export const speedBackends = new Registry<SpeedBackend>('speed backend')
   .register(tfjsBackend('wasm', 'tfjs wasm'))
+  .register(tfjsTrainerBackend)
   .register(tfjsBackend('cpu', 'tfjs cpu'))
   .register(tfjsBackend('tensorflow', 'tfjs-node'))
   .register(pytorchBackend);

@@ -132,6 +132,11 @@ export interface SpeedRequest {
   batch: Record<SpeedModelId, number>;
   learningRate: number;
   momentum: number;
-  /** Threads the engine may use (PyTorch's `set_num_threads`). */
+  /** Threads the engine may use (PyTorch's `set_num_threads`; the data-parallel tfjs Trainer's threads). */
   threads: number;
+  /**
+   * tfjs only: time @dqa/core's Trainer step (schedules, loss + regularizer, gradients over
+   * `threads` data-parallel threads, SGD) instead of tfjs-layers' `trainOnBatch`.
+   */
+  trainer?: boolean;
 }

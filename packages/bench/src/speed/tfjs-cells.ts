@@ -1,4 +1,5 @@
-import { DqaError } from '@dqa/core';
+import { DqaError, lossAndGrads, Sgd, type StepInfo, type Tensor } from '@dqa/core';
+import { DataParallel } from '@dqa/core/node';
 import { createTfjsBackend, quantizeModel, type TfjsEngine } from '@dqa/tfjs';
 import * as tf from '@tensorflow/tfjs';
 import { speedModelBuilders, trainableParams } from './models.js';
@@ -32,10 +33,11 @@ export async function measureTfjs(
     details: backend.describe(),
   });
 
+  const measure = request.trainer ? measureTrainerCell : measureCell;
   for (const modelId of request.models) {
     for (const variantId of request.variants) {
       try {
-        await measureCell(request, modelId, variantId, backend, send);
+        await measure(request, modelId, variantId, backend, send);
       } catch (e) {
         send({
           type: 'cell-error',
@@ -112,6 +114,111 @@ async function measureCell(
     tf.dispose([x, labels]);
     optimizer.dispose();
     model.dispose();
+  }
+  send({
+    type: 'cell',
+    model: modelId,
+    variant: variantId,
+    batch,
+    warmup: request.warmup,
+    stepsMs,
+    params,
+    loss,
+  });
+}
+
+/**
+ * One step as @dqa/core's Trainer takes it (`dqa train`): the relaxations' per-step hooks, then
+ * the loss with every layer's regularizer and its gradients — split by rows over `threads`
+ * data-parallel threads, one wasm engine each, when threads > 1 — then the SGD-momentum update.
+ * The model is the same `quantizeModel` model (FP: quantized with no quantizers).
+ */
+async function measureTrainerCell(
+  request: SpeedRequest,
+  modelId: SpeedRequest['models'][number],
+  variantId: SpeedRequest['variants'][number],
+  backend: Awaited<ReturnType<typeof createTfjsBackend>>,
+  send: (m: SpeedMessage) => void,
+): Promise<void> {
+  const info = speedModels[modelId];
+  const variant = speedVariants[variantId];
+  const batch = request.batch[modelId];
+  const float = speedModelBuilders[modelId]();
+  const params = trainableParams(float);
+  const quantized = await quantizeModel(
+    float,
+    variant.config ?? { quantization: { weights: null } },
+    { backend },
+  );
+  float.dispose();
+  const model = quantized.trainable();
+  const pool =
+    request.threads > 1
+      ? await DataParallel.start(backend, model, { threads: request.threads })
+      : null;
+  const sgd = new Sgd(
+    backend,
+    model.variables,
+    { momentum: request.momentum, weightDecay: 0, nesterov: false },
+    model.decayVariables,
+  );
+  const x = tf.randomUniform([batch, ...info.inputShape], 0, 1, 'float32', 7);
+  const labels = tf.tidy(() =>
+    tf
+      .oneHot(
+        tf.tensor1d(
+          Array.from({ length: batch }, (_, i) => (i * 7) % info.classes),
+          'int32',
+        ),
+        info.classes,
+      )
+      .toFloat(),
+  );
+  const totalSteps = request.warmup + request.steps;
+  const stepsMs: number[] = [];
+  let loss = Number.NaN;
+  let timedMs = 0;
+  try {
+    for (let i = 0; i < totalSteps; i++) {
+      const t0 = performance.now();
+      const step: StepInfo = { step: i, totalSteps, stepsPerEpoch: totalSteps };
+      for (const q of model.quantizers) q.beforeStep(step);
+      let grads: Tensor[];
+      if (pool) {
+        const r = await pool.step({ x, y: labels }, step);
+        grads = r.grads;
+        loss = r.loss;
+      } else {
+        const r = lossAndGrads(backend, model, { x, y: labels }, step);
+        grads = r.grads;
+        loss = backend.readSync(r.value)[0]!;
+        backend.dispose(r.value);
+      }
+      sgd.apply(grads, request.learningRate);
+      backend.dispose(grads);
+      const ms = performance.now() - t0;
+      const warm = i < request.warmup;
+      if (!warm) {
+        stepsMs.push(ms);
+        timedMs += ms;
+      }
+      send({
+        type: 'progress',
+        model: modelId,
+        variant: variantId,
+        phase: warm ? 'warmup' : 'timed',
+        step: warm ? i + 1 : stepsMs.length,
+        steps: warm ? request.warmup : request.steps,
+        ms,
+      });
+      const budgetSpent = request.timeBudgetS > 0 && timedMs >= request.timeBudgetS * 1000;
+      if (!warm && budgetSpent && stepsMs.length >= request.minSteps) break;
+    }
+  } finally {
+    tf.dispose([x, labels]);
+    sgd.dispose();
+    await pool?.dispose();
+    quantized.model.dispose();
   }
   send({
     type: 'cell',

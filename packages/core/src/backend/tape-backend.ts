@@ -6,6 +6,7 @@ import type {
   MemoryInfo,
   Operand,
   Pool2DOptions,
+  ReplicaRecipe,
   Tensor,
   ValueAndGrads,
   Variable,
@@ -35,8 +36,14 @@ import {
  * Memory: storage is reference-counted (reshape and variables share it); `tidy` scopes release
  * what they created; tensors saved for the backward pass are retained by the tape until it ends.
  */
-export function createTapeBackend<S>(kernels: Kernels<S>, name: string = kernels.name): Backend {
-  return new TapeBackend(kernels, name);
+export function createTapeBackend<S>(
+  kernels: Kernels<S>,
+  name: string = kernels.name,
+  replica?: ReplicaRecipe,
+): Backend {
+  const backend = new TapeBackend(kernels, name);
+  if (replica) Object.defineProperty(backend, 'replica', { value: replica, enumerable: true });
+  return backend;
 }
 
 class Storage<S> {

@@ -1,5 +1,6 @@
 import type { Backend } from '../backend/backend.js';
 import { createTapeBackend } from '../backend/tape-backend.js';
+import { builtModuleUrl } from '../train/replica.js';
 import { referenceKernels } from './kernels.js';
 
 /**
@@ -8,5 +9,9 @@ import { referenceKernels } from './kernels.js';
  * Use @dqa/tfjs or @dqa/native-cpu to train real models.
  */
 export function createReferenceBackend(): Backend {
-  return createTapeBackend(referenceKernels, 'reference');
+  return createTapeBackend(referenceKernels, 'reference', {
+    module: builtModuleUrl(import.meta.url),
+    export: 'createReferenceBackend',
+    args: null,
+  });
 }

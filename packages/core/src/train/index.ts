@@ -1,2 +1,4 @@
+export * from './loss.js';
+export * from './replica.js';
 export * from './sgd.js';
 export * from './trainer.js';

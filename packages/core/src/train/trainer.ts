@@ -1,7 +1,9 @@
 import type { Backend, ReplicaRecipe, Tensor, Variable } from '../backend/backend.js';
 import { ArgumentError, DqaError } from '../errors.js';
+import type { DataParallel } from '../node/data-parallel.js';
 import type { RelaxedQuantizer, StepInfo } from '../relaxation/relaxation.js';
 import { type LearningRateSchedule, learningRate } from '../schedules/learning-rate.js';
+import { lossAndGrads } from './loss.js';
 import { Sgd, type SgdOptions, type SgdState } from './sgd.js';
 
 /** How the model is run for one batch. */
@@ -31,6 +33,22 @@ export interface TrainableModel {
   readonly weightCount: number;
   /** Logits `[batch, classes]` for inputs `x`. */
   forward(x: Tensor, ctx: ForwardContext): Tensor;
+  /**
+   * Every quantized layer's effective weight quantization function at `step` (the paper's Fig. 3b),
+   * `samples` points each; the Trainer streams them in `quantization` events when present.
+   */
+  quantizationFunctions?(step: StepInfo, samples: number): QuantizationFunction[];
+}
+
+/**
+ * A layer's effective weight quantization function at a step (the paper's Fig. 3b): sampled float
+ * weights w, ascending, over the layer's weight range, and what the layer computes with,
+ * q = Σ a_k Q_k(w) (or Q_1(w) once collapsed).
+ */
+export interface QuantizationFunction {
+  layer: string;
+  w: number[];
+  q: number[];
 }
 
 /** A batch of inputs and one-hot labels. The Trainer disposes both after use. */
@@ -85,6 +103,13 @@ export type TrainEvent =
       testAccuracy: number;
       seconds: number;
     }
+  | {
+      type: 'quantization';
+      epoch: number;
+      step: number;
+      /** Every quantized layer's effective weight quantization function before this step. */
+      functions: QuantizationFunction[];
+    }
   | { type: 'checkpoint'; checkpoint: Checkpoint }
   | { type: 'end'; relaxedAccuracy: number; hardAccuracy: number; stopped: boolean };
 
@@ -95,10 +120,27 @@ export interface TrainOptions {
   onEvent?: (e: TrainEvent) => void;
   /** Steps between attention reports in `step` events (default: once per epoch's first step). */
   attentionEvery?: number;
+  /**
+   * Steps between `quantization` events (Fig. 3b data), for models that provide
+   * `quantizationFunctions` (default: 8 times over the run, and after the last step).
+   */
+  quantizationEvery?: number;
+  /** Points per quantization function (default 129). */
+  quantizationSamples?: number;
   /** Continue from this checkpoint. */
   resume?: Checkpoint;
   /** Checked between steps: return true to stop after a checkpoint (Ctrl-C). */
   shouldStop?: () => boolean;
+  /**
+   * Threads that compute each step's gradients (default 1). With more, every batch is split by
+   * rows between this thread and `threads − 1` worker threads (Node), each running a replica of
+   * the backend and the model built from their `replica` recipes; the gradients are averaged.
+   * One thread per core is the fastest setting where the backend computes on one thread (tfjs
+   * wasm in Node).
+   */
+  threads?: number;
+  /** Modules every worker imports first (third-party quantizer plugins that register themselves). */
+  workerImports?: readonly string[];
 }
 
 export interface TrainResult {
@@ -205,20 +247,50 @@ export async function train(
       `train: the data set must have at least one batch per epoch, got ${stepsPerEpoch}`,
     );
   }
+  const threads = options.threads ?? 1;
+  if (!(Number.isInteger(threads) && threads >= 1)) {
+    throw new ArgumentError(`train: threads must be a positive integer, got ${threads}`);
+  }
   const totalSteps = options.epochs * stepsPerEpoch;
   const emit = options.onEvent ?? (() => {});
+  let pool: DataParallel | null = null;
+  if (threads > 1) {
+    if (!(globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node) {
+      throw new ArgumentError(
+        'train: threads > 1 needs Node worker threads; in a browser run the Trainer in a web worker with threads: 1',
+      );
+    }
+    const { DataParallel } = await import('../node/data-parallel.js');
+    pool = await DataParallel.start(b, model, {
+      threads,
+      ...(options.workerImports ? { imports: options.workerImports } : {}),
+    });
+  }
   const optimizer = new Sgd(b, model.variables, options.optimizer, model.decayVariables);
   let startEpoch = 0;
   let step = 0;
-  if (options.resume) {
-    restore(b, model, optimizer, options.resume);
-    startEpoch = options.resume.epoch;
-    step = options.resume.step;
+  let checkpoint: Checkpoint;
+  try {
+    if (options.resume) {
+      restore(b, model, optimizer, options.resume);
+      startEpoch = options.resume.epoch;
+      step = options.resume.step;
+    }
+    checkpoint = snapshot(b, model, optimizer, startEpoch, step);
+  } catch (e) {
+    optimizer.dispose();
+    await pool?.dispose();
+    throw e;
   }
-  let checkpoint = snapshot(b, model, optimizer, startEpoch, step);
   emit({ type: 'start', epochs: options.epochs, stepsPerEpoch, totalSteps, startEpoch });
   let stopped = false;
   const info = (s: number): StepInfo => ({ step: s, totalSteps, stepsPerEpoch });
+  const quantizationEvery = options.quantizationEvery ?? Math.max(1, Math.ceil(totalSteps / 8));
+  const emitQuantization = (epoch: number, s: StepInfo): void => {
+    if (!model.quantizationFunctions) return;
+    const functions = model.quantizationFunctions(s, options.quantizationSamples ?? 129);
+    if (functions.length) emit({ type: 'quantization', epoch, step: s.step, functions });
+  };
 
   try {
     for (let epoch = startEpoch; epoch < options.epochs && !stopped; epoch++) {
@@ -228,30 +300,29 @@ export async function train(
       for (const batch of data.trainBatches(epoch)) {
         const s = info(step);
         for (const q of model.quantizers) q.beforeStep(s);
+        if (step % quantizationEvery === 0) emitQuantization(epoch, s);
         const lr = learningRate(step, totalSteps, options.learningRate);
-        let regularizer = 0;
-        const { value, grads } = b.valueAndGrads(() => {
-          const logits = model.forward(batch.x, { training: true, step: s, hard: false });
-          const ce = b.softmaxCrossEntropy(logits, batch.y);
-          let reg: Tensor | null = null;
-          for (const q of model.quantizers) {
-            const r = q.regularizer(s, model.weightCount);
-            if (r) reg = reg ? b.add(reg, r) : r;
-          }
-          if (!reg) return ce;
-          regularizer = b.readSync(reg)[0]!;
-          return b.add(ce, reg);
-        }, model.variables);
-        const loss = b.readSync(value)[0]!;
+        let loss: number;
+        let regularizer: number;
+        let grads: Tensor[];
+        if (pool) {
+          ({ loss, regularizer, grads } = await pool.step(batch, s));
+        } else {
+          const r = lossAndGrads(b, model, batch, s);
+          loss = b.readSync(r.value)[0]!;
+          regularizer = r.regularizer;
+          grads = r.grads;
+          b.dispose(r.value);
+        }
         if (!Number.isFinite(loss)) {
-          b.dispose([value, ...grads, batch.x, batch.y]);
+          b.dispose([...grads, batch.x, batch.y]);
           throw new DqaError(
             'NON_FINITE_INPUT',
             `train: the loss became ${loss} at step ${step} (epoch ${epoch}); lower the learning rate`,
           );
         }
         optimizer.apply(grads, lr);
-        b.dispose([value, ...grads, batch.x, batch.y]);
+        b.dispose([...grads, batch.x, batch.y]);
         const every = options.attentionEvery ?? stepsPerEpoch;
         const attention =
           model.quantizers.length && step % every === 0
@@ -299,6 +370,7 @@ export async function train(
       emit({ type: 'checkpoint', checkpoint });
     }
     const end = info(Math.min(step, totalSteps));
+    if (!stopped && step === totalSteps) emitQuantization(options.epochs - 1, end);
     const relaxed = evaluate(b, model, data.testBatches(), {
       training: false,
       step: end,
@@ -309,5 +381,6 @@ export async function train(
     return { relaxedAccuracy: relaxed.accuracy, hardAccuracy: hard.accuracy, stopped, checkpoint };
   } finally {
     optimizer.dispose();
+    await pool?.dispose();
   }
 }

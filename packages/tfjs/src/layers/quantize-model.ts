@@ -1,5 +1,6 @@
 import {
   type Backend,
+  builtModuleUrl,
   type DqaConfig,
   type DqaConfigInput,
   DqaError,
@@ -51,6 +52,8 @@ export class QuantizedModel {
     readonly session: QuantizationSession,
     /** Every layer that holds weights, and how it is quantized (null: float). */
     readonly plan: readonly LayerPlan[],
+    /** What a worker thread needs to quantize the same model the same way (data-parallel training). */
+    private readonly recipe?: QuantizedModelReplicaArgs,
   ) {}
 
   /** The quantized layers, in model order. */
@@ -91,8 +94,11 @@ export class QuantizedModel {
     const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const session = this.session;
     const model = this.model;
+    // Batch norm's moving statistics: updated by the forward pass in training mode, checkpointed.
+    const state = this.model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
     return {
       variables: variables as unknown as Variable[],
+      state: state as unknown as Variable[],
       // Weight decay on the layers' own weights, never on the attention α or PACT's clip.
       decayVariables: variables.filter((v) => !relaxationVariables.has(v)) as unknown as Variable[],
       quantizers: relaxed,
@@ -102,6 +108,16 @@ export class QuantizedModel {
         session.mode = ctx.hard ? 'hard' : 'relaxed';
         return model.apply(x as tf.Tensor, { training: ctx.training }) as tf.Tensor;
       },
+      quantizationFunctions: (step, samples) => session.quantizationFunctions(step, samples),
+      ...(this.recipe
+        ? {
+            replica: {
+              module: builtModuleUrl(import.meta.url),
+              export: 'quantizedModelReplica',
+              args: this.recipe,
+            },
+          }
+        : {}),
     };
   }
 
@@ -176,6 +192,35 @@ class DqaFitCallback extends tf.Callback {
     }
     this.step++;
   }
+}
+
+/** What `quantizedModelReplica` rebuilds a quantized model from. */
+export interface QuantizedModelReplicaArgs {
+  /** The original (float) model's topology, `model.toJSON(null, false)`. */
+  topology: object;
+  config: DqaConfig;
+  keepFloat: string[];
+}
+
+/**
+ * Rebuilds, in a worker thread, the trainable model of `quantizeModel` from the original
+ * topology and the same configuration: the same layers and variables in the same order (the
+ * Trainer sends the weights every step). Quantizer plugins come from the default registry, which
+ * third-party plugins join when the Trainer's `workerImports` imports them.
+ */
+export async function quantizedModelReplica(
+  backend: Backend,
+  args: QuantizedModelReplicaArgs,
+): Promise<TrainableModel> {
+  const model = await tf.models.modelFromJSON({
+    modelTopology: args.topology as tf.io.ModelJSON['modelTopology'],
+  });
+  const quantized = await quantizeModel(model, args.config, {
+    backend,
+    keepFloat: args.keepFloat,
+  });
+  model.dispose();
+  return quantized.trainable();
 }
 
 interface LayerJson {
@@ -299,5 +344,9 @@ export async function quantizeModel(
     0,
   );
   for (const layer of copy.layers) if (isQuantizedLayer(layer)) layer.initQuantization(session);
-  return new QuantizedModel(copy, session, plan);
+  return new QuantizedModel(copy, session, plan, {
+    topology: model.toJSON(null, false) as object,
+    config: cfg,
+    keepFloat: [...keepFloat],
+  });
 }

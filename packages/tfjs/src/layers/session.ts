@@ -1,4 +1,10 @@
-import type { Backend, DqaConfig, QuantizerRegistry, StepInfo } from '@dqa/core';
+import type {
+  Backend,
+  DqaConfig,
+  QuantizationFunction,
+  QuantizerRegistry,
+  StepInfo,
+} from '@dqa/core';
 
 /** How quantized layers run: the training mixture, or the collapsed hard low-bit quantizers. */
 export type QuantizationMode = 'relaxed' | 'hard';
@@ -12,15 +18,8 @@ export interface LayerAttention {
   activations: number[] | null;
 }
 
-/**
- * A layer's effective weight quantization function at a step (the paper's Fig. 3b): sampled float
- * weights w, ascending, and what the layer computes with, q = Σ a_k Q_k(w) (or Q_1(w) once collapsed).
- */
-export interface QuantizationFunction {
-  layer: string;
-  w: number[];
-  q: number[];
-}
+/** A layer's effective weight quantization function at a step (Fig. 3b); defined in @dqa/core. */
+export type { QuantizationFunction };
 
 /** What a quantized layer needs from the model it belongs to. */
 export interface SessionLayer {
