@@ -62,7 +62,7 @@ describe('parseConfig: defaults', () => {
     expect(c.seed).toBe(0);
     expect(c.model).toEqual({ name: 'cnn-small', options: {} });
     expect(c.data).toEqual({ name: 'mnist', batchSize: 128, augment: false });
-    expect(c.training).toEqual({ epochs: 1, checkpointEvery: 1 });
+    expect(c.training).toEqual({ epochs: 1, checkpointEvery: 1, backend: 'auto', threads: 'auto' });
     expect(c.relaxation.dqa.temperature).toEqual({ shape: 'exponential', t0: 100, tEnd: 0.03 });
     expect(c.relaxation.dqa.lambda).toBe(1);
     expect(c.relaxation.dqa.init).toBe('eq7');

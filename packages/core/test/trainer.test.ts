@@ -171,7 +171,7 @@ describe('train', async () => {
     expect(resumed.checkpoint.optimizer).toEqual(full.checkpoint.optimizer);
   });
 
-  it('stops between steps when asked, keeping the last whole-epoch checkpoint', async () => {
+  it('stops between steps when asked, with a checkpoint of exactly there', async () => {
     const b = createReferenceBackend();
     let steps = 0;
     const result = await train(b, mlp(b, 3), blobs(b), {
@@ -185,7 +185,52 @@ describe('train', async () => {
     expect(result.stopped).toBe(true);
     expect(steps).toBe(17);
     expect(result.checkpoint.epoch).toBe(1);
-    expect(result.checkpoint.step).toBe(12);
+    expect(result.checkpoint.step).toBe(17);
+    expect(result.checkpoint.partial?.batches).toBe(5);
+  });
+
+  it('resumes a run stopped mid-epoch bit for bit, skipping the batches it trained', async () => {
+    const straight = createReferenceBackend();
+    const epochs: TrainEvent[] = [];
+    const full = await train(straight, mlp(straight, 8), blobs(straight), {
+      ...options,
+      epochs: 3,
+      onEvent: (e) => {
+        if (e.type === 'epoch') epochs.push(e);
+      },
+    });
+    const first = createReferenceBackend();
+    let steps = 0;
+    const stopped = await train(first, mlp(first, 8), blobs(first), {
+      ...options,
+      epochs: 3,
+      onEvent: (e) => {
+        if (e.type === 'step') steps++;
+      },
+      shouldStop: () => steps >= 17,
+    });
+    const saved = structuredClone(stopped.checkpoint);
+    expect(saved.step).toBe(17);
+    const second = createReferenceBackend();
+    const resumedEpochs: TrainEvent[] = [];
+    const resumed = await train(second, mlp(second, 9), blobs(second), {
+      ...options,
+      epochs: 3,
+      resume: saved,
+      onEvent: (e) => {
+        if (e.type === 'epoch') resumedEpochs.push(e);
+      },
+    });
+    expect(resumed.checkpoint.variables).toEqual(full.checkpoint.variables);
+    expect(resumed.checkpoint.optimizer).toEqual(full.checkpoint.optimizer);
+    // The interrupted epoch reports the loss of all its batches, as in the straight run.
+    const strip = (e: TrainEvent) => ({ ...e, seconds: 0 });
+    expect(resumedEpochs.map(strip)).toEqual(epochs.slice(1).map(strip));
+    // A checkpoint that does not fit the data (another batch size) is refused with the reason.
+    const third = createReferenceBackend();
+    await expect(
+      train(third, mlp(third, 9), blobs(third, 40), { ...options, epochs: 3, resume: saved }),
+    ).rejects.toThrow(/does not fit 6 batches per epoch/);
   });
 
   it('refuses a checkpoint whose variables do not fit, naming the variable', async () => {

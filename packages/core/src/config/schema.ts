@@ -125,6 +125,13 @@ export const trainingConfigSchema = z.strictObject({
   epochs: z.number().int().positive().default(1),
   /** Checkpoint every N epochs (and at the end). */
   checkpointEvery: z.number().int().positive().default(1),
+  /**
+   * Compute backend, chosen at the edge (`dqa train --backend`): `auto`, `wasm`, `cpu`,
+   * `tensorflow` (tfjs engines), `reference`, or one a backend package registers.
+   */
+  backend: z.string().min(1).default('auto'),
+  /** Threads computing each step's gradients (data-parallel workers); `auto`: one per core. */
+  threads: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
 });
 
 export const configSchema = z.strictObject({
@@ -132,7 +139,12 @@ export const configSchema = z.strictObject({
   seed: z.number().int().nonnegative().default(0),
   model: modelConfigSchema,
   data: dataConfigSchema,
-  training: trainingConfigSchema.default({ epochs: 1, checkpointEvery: 1 }),
+  training: trainingConfigSchema.default({
+    epochs: 1,
+    checkpointEvery: 1,
+    backend: 'auto',
+    threads: 'auto',
+  }),
   optimizer: optimizerConfigSchema.default({
     kind: 'sgd',
     momentum: 0.9,

@@ -69,10 +69,15 @@ export interface TrainData {
 export interface Checkpoint {
   /** Epochs completed. */
   epoch: number;
-  /** Global steps completed. */
+  /** Global steps completed (beyond `epoch` whole epochs when the run stopped mid-epoch). */
   step: number;
   variables: Record<string, { shape: number[]; values: number[] }>;
   optimizer: SgdState;
+  /**
+   * Set when the run stopped inside epoch `epoch` (Ctrl-C): the running sums of that epoch, so a
+   * resumed run skips the batches already trained and reports the same epoch loss.
+   */
+  partial?: { lossSum: number; batches: number };
 }
 
 export interface LayerAttentionEvent {
@@ -272,9 +277,17 @@ export async function train(
   let checkpoint: Checkpoint;
   try {
     if (options.resume) {
-      restore(b, model, optimizer, options.resume);
-      startEpoch = options.resume.epoch;
-      step = options.resume.step;
+      const r = options.resume;
+      const done = r.step - r.epoch * stepsPerEpoch;
+      if (!(Number.isInteger(done) && done >= 0 && done < stepsPerEpoch)) {
+        throw new DqaError(
+          'INVALID_ARGUMENT',
+          `resume: the checkpoint is at step ${r.step} after ${r.epoch} epochs, which does not fit ${stepsPerEpoch} batches per epoch (was the batch size or the data set changed?)`,
+        );
+      }
+      restore(b, model, optimizer, r);
+      startEpoch = r.epoch;
+      step = r.step;
     }
     checkpoint = snapshot(b, model, optimizer, startEpoch, step);
   } catch (e) {
@@ -295,9 +308,17 @@ export async function train(
   try {
     for (let epoch = startEpoch; epoch < options.epochs && !stopped; epoch++) {
       const started = Date.now();
-      let lossSum = 0;
-      let batches = 0;
+      const resumedInside = epoch === startEpoch ? options.resume?.partial : undefined;
+      let lossSum = resumedInside?.lossSum ?? 0;
+      let batches = resumedInside?.batches ?? 0;
+      // A run resumed mid-epoch skips the batches it trained before it stopped (same order).
+      let skip = epoch === startEpoch ? step - epoch * stepsPerEpoch : 0;
       for (const batch of data.trainBatches(epoch)) {
+        if (skip > 0) {
+          skip--;
+          b.dispose([batch.x, batch.y]);
+          continue;
+        }
         const s = info(step);
         for (const q of model.quantizers) q.beforeStep(s);
         if (step % quantizationEvery === 0) emitQuantization(epoch, s);
@@ -352,7 +373,17 @@ export async function train(
           break;
         }
       }
-      if (stopped) break;
+      if (stopped) {
+        if (step > epoch * stepsPerEpoch) {
+          // Stopped inside the epoch: a checkpoint of exactly here, resumable bit for bit.
+          checkpoint = {
+            ...snapshot(b, model, optimizer, epoch, step),
+            partial: { lossSum, batches },
+          };
+          emit({ type: 'checkpoint', checkpoint });
+        }
+        break;
+      }
       const test = evaluate(b, model, data.testBatches(), {
         training: false,
         step: info(step),
