@@ -116,7 +116,13 @@ export type TrainEvent =
       functions: QuantizationFunction[];
     }
   | { type: 'checkpoint'; checkpoint: Checkpoint }
-  | { type: 'end'; relaxedAccuracy: number; hardAccuracy: number; stopped: boolean };
+  | {
+      type: 'end';
+      /** Test accuracy of the relaxed model and of the hard low-bit model; null when stopped early. */
+      relaxedAccuracy: number | null;
+      hardAccuracy: number | null;
+      stopped: boolean;
+    };
 
 export interface TrainOptions {
   epochs: number;
@@ -149,8 +155,10 @@ export interface TrainOptions {
 }
 
 export interface TrainResult {
-  relaxedAccuracy: number;
-  hardAccuracy: number;
+  /** Test accuracy of the relaxed model at the end of training; null when stopped early. */
+  relaxedAccuracy: number | null;
+  /** Test accuracy of the hard low-bit model (every quantizer collapsed to Q_1); null when stopped. */
+  hardAccuracy: number | null;
   stopped: boolean;
   /** The last checkpoint (after the last completed epoch). */
   checkpoint: Checkpoint;
@@ -400,8 +408,13 @@ export async function train(
       checkpoint = snapshot(b, model, optimizer, epoch + 1, step);
       emit({ type: 'checkpoint', checkpoint });
     }
+    if (stopped) {
+      // Asked to stop (Ctrl-C): no final evaluation; the checkpoint says where to resume.
+      emit({ type: 'end', relaxedAccuracy: null, hardAccuracy: null, stopped });
+      return { relaxedAccuracy: null, hardAccuracy: null, stopped, checkpoint };
+    }
     const end = info(Math.min(step, totalSteps));
-    if (!stopped && step === totalSteps) emitQuantization(options.epochs - 1, end);
+    if (step === totalSteps) emitQuantization(options.epochs - 1, end);
     const relaxed = evaluate(b, model, data.testBatches(), {
       training: false,
       step: end,
