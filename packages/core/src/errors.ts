@@ -6,6 +6,8 @@ export type DqaErrorCode =
   | 'CONFIG_INVALID'
   | 'CONFIG_PARSE'
   | 'CONFIG_FILE'
+  | 'DATA_FILE'
+  | 'RUN_FILE'
   | 'OUTPUT_FILE'
   | 'SHAPE_MISMATCH'
   | 'INVALID_ARGUMENT'
