@@ -2,5 +2,6 @@
 
 export { OutputFileError, writeFileAtomic } from './io/atomic-write.js';
 export * from './plot/index.js';
+export * from './run/index.js';
 export * from './speed/index.js';
 export * from './studies/fig2.js';

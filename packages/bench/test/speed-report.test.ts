@@ -197,7 +197,7 @@ describe('speed options', () => {
       "unknown model 'vgg'; known: small-cnn, resnet20",
     );
     expect(() => parseSpeedList('backends', 'gpu,tpu')).toThrow(
-      "unknown backends 'gpu', 'tpu'; known: wasm, cpu, tensorflow, pytorch",
+      "unknown backends 'gpu', 'tpu'; known: wasm, wasm-trainer, cpu, tensorflow, pytorch",
     );
     expect(() => parseSpeedList('variants', 'fp,fp')).toThrow("variant 'fp' is listed twice");
     expect(() => parseSpeedList('variants', ',')).toThrow(
