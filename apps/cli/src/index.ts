@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { addBenchCommand } from './bench-speed.js';
 import { integerOption } from './options.js';
+import { addTrainCommands } from './train/command.js';
 
 /** Where the program writes: process streams by default, buffers in tests. */
 export interface CliIo {
@@ -69,7 +70,9 @@ export function createProgram(io: CliIo = {}): Command {
       stdout(`\nWrote:\n${paths.map((p) => `  ${p}\n`).join('')}`);
     });
 
-  addBenchCommand(program, { stdout, stderr, progressStream: progressStream(io) });
+  const streams = { stdout, stderr, progressStream: progressStream(io) };
+  addTrainCommands(program, streams);
+  addBenchCommand(program, streams);
 
   return program;
 }

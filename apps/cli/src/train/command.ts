@@ -1,0 +1,333 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  createRunRecorder,
+  readCheckpoint,
+  readRun,
+  runFiles,
+  writeFileAtomic,
+  writeRunReport,
+} from '@dqa/bench';
+import {
+  type Backend,
+  type Checkpoint,
+  type DqaConfig,
+  DqaError,
+  evaluate,
+  parseConfig,
+  temperatureAt,
+  train,
+} from '@dqa/core';
+import { type BuiltModel, buildModel, createTrainData } from '@dqa/models';
+import { loadDataset } from '@dqa/models/node';
+import { quantizers } from '@dqa/quantizers';
+import { type Command, Option } from 'commander';
+import { checkedOption, integerOption, numberOption } from '../options.js';
+import { cliBackends, createCliBackend } from './backends.js';
+import { type ConfigFlags, configFlagNames, methodLabel, resolveTrainConfig } from './config.js';
+import { methodDescriptions, methods, presetNames, presets, weightQuantizers } from './presets.js';
+import { createTrainProgress } from './progress.js';
+
+interface TrainIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  progressStream: NodeJS.WriteStream | null;
+}
+
+interface TrainCliOptions extends ConfigFlags {
+  out?: string;
+  resume?: string;
+  overwrite?: boolean;
+  progress: boolean;
+  png: boolean;
+  printConfig?: boolean;
+}
+
+const threadsOption = checkedOption((v: string): number | 'auto' => {
+  if (v === 'auto') return 'auto';
+  return integerOption(1, 256)(v);
+});
+
+/** What a run needs on a backend: the data, the model and how T and the bits read. */
+async function setUp(config: DqaConfig, io: TrainIo) {
+  const { backend, spec } = await createCliBackend(config.training.backend);
+  const threads =
+    config.training.threads === 'auto' ? spec.autoThreads(backend) : config.training.threads;
+  const dataset = await loadDataset(config.data.name, {
+    ...(config.data.root !== undefined ? { root: config.data.root } : {}),
+    log: (m) => io.stderr(`${m}\n`),
+  });
+  const data = createTrainData(backend, dataset, {
+    batchSize: config.data.batchSize,
+    seed: config.seed,
+    augment: config.data.augment,
+    ...(config.data.limitTrain !== undefined ? { limitTrain: config.data.limitTrain } : {}),
+    ...(config.data.limitTest !== undefined ? { limitTest: config.data.limitTest } : {}),
+  });
+  const model = buildModel(backend, config, {
+    quantizers,
+    inputShape: dataset.inputShape,
+    classes: dataset.classes,
+  });
+  return { backend, threads, dataset, data, model };
+}
+
+/** Each relaxed quantizer's bitwidths by the name its attention events carry. */
+function bitsByName(model: BuiltModel): (name: string) => number[] | undefined {
+  const map = new Map(model.quantizers.map((q) => [q.name, q.quantizers.map((k) => k.bits)]));
+  return (name) => map.get(name);
+}
+
+function defaultRunDir(config: DqaConfig): string {
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\..*$/, '')
+    .replace('T', '-');
+  return join('runs', `${config.model.name}-${config.data.name}-${methodLabel(config)}-${stamp}`);
+}
+
+async function runTraining(opts: TrainCliOptions, io: TrainIo, argv: readonly string[]) {
+  const given = (Object.keys(configFlagNames) as (keyof typeof configFlagNames)[]).filter(
+    (k) => opts[k] !== undefined,
+  );
+  let config: DqaConfig;
+  let dir: string;
+  let resume: Checkpoint | undefined;
+  if (opts.resume) {
+    if (given.length || opts.config || opts.preset || opts.out) {
+      const names = [
+        ...given.map((k) => configFlagNames[k]),
+        ...(opts.config ? ['--config'] : []),
+        ...(opts.preset ? ['--preset'] : []),
+        ...(opts.out ? ['--out'] : []),
+      ];
+      throw new DqaError(
+        'INVALID_ARGUMENT',
+        `--resume continues a run with its own configuration and folder; drop ${names.join(', ')}`,
+      );
+    }
+    dir = resolve(opts.resume);
+    const run = await readRun(dir);
+    config = parseConfig(run.config, { quantizers });
+    const last = join(dir, runFiles.lastCheckpoint);
+    if (!existsSync(last)) {
+      throw new DqaError(
+        'RUN_FILE',
+        `${dir} has no checkpoint to resume from (${runFiles.lastCheckpoint} is missing): the run stopped before its first checkpoint; start it again`,
+      );
+    }
+    resume = await readCheckpoint(last);
+    if (run.end && !run.end.stopped) {
+      throw new DqaError(
+        'INVALID_ARGUMENT',
+        `${dir} holds a finished run (${config.training.epochs} epochs); nothing to resume`,
+      );
+    }
+  } else {
+    config = await resolveTrainConfig(opts);
+    if (opts.printConfig) {
+      io.stdout(`${JSON.stringify(config, null, 2)}\n`);
+      return;
+    }
+    dir = resolve(opts.out ?? defaultRunDir(config));
+  }
+
+  const { backend, threads, dataset, data, model } = await setUp(config, io);
+  const tempAt = (step: number) => {
+    const dqa = config.relaxation.dqa;
+    const uses = [config.quantization.weights, config.quantization.activations].some(
+      (q) => q?.relaxation === 'dqa',
+    );
+    return uses
+      ? temperatureAt(step, {
+          ...dqa.temperature,
+          steps: data.stepsPerEpoch * config.training.epochs,
+        })
+      : undefined;
+  };
+  const recorder = createRunRecorder(dir, {
+    config,
+    ...(resume ? { resume } : {}),
+    ...(opts.overwrite ? { overwrite: true } : {}),
+    run: { backend: backend.name, command: ['dqa', ...argv] },
+  });
+  io.stderr(
+    `dqa train: ${config.model.name} on ${config.data.name} (${data.trainCount} train / ${data.testCount} test), ${methodLabel(config)}, ${config.training.epochs} epochs at batch ${config.data.batchSize}, ${backend.name} × ${threads} thread${threads > 1 ? 's' : ''}\nrun folder: ${dir}\n`,
+  );
+  const progress = createTrainProgress({
+    stream: opts.progress ? io.progressStream : null,
+    log: opts.progress ? (l) => io.stderr(`${l}\n`) : () => {},
+    temperatureAt: tempAt,
+    bits: bitsByName(model),
+  });
+
+  // Ctrl-C: the first stops after the current step with a checkpoint of exactly there; a second
+  // one exits at once (the last checkpoint on disk stays whole: they are written by rename).
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) {
+      progress.stop();
+      io.stderr('\ndqa train: interrupted again; exiting without a new checkpoint\n');
+      process.exit(130);
+    }
+    stopRequested = true;
+    progress.stop();
+    io.stderr('\ndqa train: stopping after this step (Ctrl-C again to quit at once)…\n');
+  };
+  process.on('SIGINT', onSigint);
+  let result: Awaited<ReturnType<typeof train>>;
+  try {
+    result = await train(backend, model, data, {
+      epochs: config.training.epochs,
+      learningRate: config.learningRate,
+      optimizer: config.optimizer,
+      threads,
+      attentionEvery: Math.max(1, Math.round(data.stepsPerEpoch / 10)),
+      ...(resume ? { resume } : {}),
+      shouldStop: () => stopRequested,
+      onEvent: (e) => {
+        recorder.onEvent(e);
+        progress.onEvent(e);
+      },
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress.stop();
+    await recorder.close();
+  }
+  const files = await writeRunReport(dir, { png: opts.png });
+  if (result.stopped) {
+    io.stdout(
+      `Stopped at step ${result.checkpoint.step} with a checkpoint; continue with:\n  dqa train --resume ${dir}\nReport so far: ${files.report}\n`,
+    );
+  } else {
+    io.stdout(
+      `Test accuracy: ${pct(result.relaxedAccuracy)} during training (relaxed), ${pct(result.hardAccuracy)} as the final low-bit model.\nReport: ${files.report}\n`,
+    );
+  }
+  model.dispose();
+  closeBackend(backend);
+  void dataset;
+}
+
+const pct = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(2)}%`);
+
+function closeBackend(b: Backend): void {
+  (b as { close?: () => void }).close?.();
+}
+
+async function runEval(dirArg: string, io: TrainIo) {
+  const dir = resolve(dirArg);
+  const run = await readRun(dir);
+  const config = parseConfig(run.config, { quantizers });
+  const last = join(dir, runFiles.lastCheckpoint);
+  if (!existsSync(last)) {
+    throw new DqaError(
+      'RUN_FILE',
+      `${dir} has no checkpoint (${runFiles.lastCheckpoint} is missing): nothing to evaluate`,
+    );
+  }
+  const checkpoint = await readCheckpoint(last);
+  const { backend, data, model } = await setUp(config, io);
+  for (const v of [...model.variables, ...model.state]) {
+    const saved = checkpoint.variables[v.name];
+    if (!saved) {
+      throw new DqaError(
+        'RUN_FILE',
+        `${last} has no variable '${v.name}': the checkpoint does not belong to this model`,
+      );
+    }
+    backend.tidy(() => v.assign(backend.tensor(saved.values, saved.shape)));
+  }
+  const totalSteps = data.stepsPerEpoch * config.training.epochs;
+  const step = { step: checkpoint.step, totalSteps, stepsPerEpoch: data.stepsPerEpoch };
+  const relaxed = evaluate(backend, model, data.testBatches(), {
+    training: false,
+    step,
+    hard: false,
+  });
+  const hard = evaluate(backend, model, data.testBatches(), { training: false, step, hard: true });
+  const result = {
+    run: dir,
+    checkpoint: { epoch: checkpoint.epoch, step: checkpoint.step },
+    testExamples: data.testCount,
+    relaxed: { accuracy: relaxed.accuracy, loss: relaxed.loss },
+    hard: { accuracy: hard.accuracy, loss: hard.loss },
+  };
+  await writeFileAtomic(join(dir, 'eval.json'), `${JSON.stringify(result, null, 2)}\n`);
+  io.stdout(
+    `${dir} after ${checkpoint.epoch} epoch${checkpoint.epoch === 1 ? '' : 's'} (step ${checkpoint.step}), ${data.testCount} test images:\n` +
+      `  relaxed model:        accuracy ${pct(relaxed.accuracy)}, loss ${relaxed.loss.toFixed(4)}\n` +
+      `  final low-bit model:  accuracy ${pct(hard.accuracy)}, loss ${hard.loss.toFixed(4)}\n` +
+      `Wrote ${join(dir, 'eval.json')}\n`,
+  );
+  model.dispose();
+  closeBackend(backend);
+}
+
+/** `dqa train` and `dqa eval`. */
+export function addTrainCommands(program: Command, io: TrainIo): void {
+  program
+    .command('train')
+    .description(
+      'train a quantized network (a preset, a config file, or flags) into a run folder with metrics, checkpoints, a report and plots',
+    )
+    .option('-c, --config <file>', 'configuration file (.json, .yaml); flags override it')
+    .addOption(
+      new Option('--preset <name>', 'starting configuration (default quick)').choices(presetNames),
+    )
+    .option(
+      '--model <name>',
+      'architecture: mlp, lenet5, cnn-small, resnet20, resnet18, mobilenetv2',
+    )
+    .option('--data <name>', 'data set: mnist, fashion-mnist, cifar10, cifar100')
+    .option('--data-root <dir>', "folder of the data set's files (CIFAR binary batches)")
+    .addOption(
+      new Option(
+        '--method <m>',
+        `training method: ${methods.map((m) => `${m} (${methodDescriptions[m]})`).join('; ')}`,
+      ).choices(methods),
+    )
+    .addOption(
+      new Option('--quantizer <q>', 'weight quantizer family and its mixture').choices(
+        weightQuantizers,
+      ),
+    )
+    .option('--bits <n>', 'final weight bitwidth n_1 (min-max, SAWB)', integerOption(1, 8))
+    .option('--activations', 'quantize activations too (PACT, same relaxation)')
+    .option('--activation-bits <n>', 'final activation bitwidth', integerOption(1, 8))
+    .option('--lambda <x>', 'λ of the DQA regularizer (eq. 6)', numberOption(0))
+    .option('--epochs <n>', 'training epochs', integerOption(1))
+    .option('--batch-size <n>', 'batch size', integerOption(1))
+    .option('--lr <x>', 'initial learning rate', numberOption(0))
+    .option('--seed <n>', 'random seed', integerOption(0, 0xffffffff))
+    .option('--limit-train <n>', 'train on the first N examples only', integerOption(1))
+    .option('--limit-test <n>', 'test on the first N examples only', integerOption(1))
+    .option('--augment', 'random crop (padding 4) and horizontal flip')
+    .option('--backend <id>', `compute backend: ${cliBackends.ids().join(', ')}`)
+    .option('--threads <n|auto>', 'data-parallel threads (auto: one per core)', threadsOption)
+    .option('-o, --out <dir>', 'run folder (default runs/<model>-<data>-<method>-<time>)')
+    .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint, bit for bit')
+    .option('--overwrite', 'replace a run already in --out')
+    .option('--print-config', 'print the resolved configuration and exit')
+    .option('--no-progress', 'no progress bar or progress lines')
+    .option('--no-png', 'SVG plots only')
+    .addHelpText(
+      'after',
+      `\nPresets:\n${presetNames.map((p) => `  ${p.padEnd(7)} ${presets[p]!.description}`).join('\n')}\n\nExamples:\n  dqa train                                   # the quick DQA run\n  dqa train --method ste                      # its plain 2-bit twin\n  dqa train --preset paper --data-root ~/cifar-10-batches-bin\n  dqa train --resume runs/<run>               # after Ctrl-C\n`,
+    )
+    .action(async (opts: TrainCliOptions, cmd: Command) => {
+      await runTraining(opts, io, cmd.parent ? process.argv.slice(2) : []);
+    });
+
+  program
+    .command('eval')
+    .description(
+      "evaluate a run's last checkpoint on its test set: the relaxed and the final low-bit model",
+    )
+    .argument('<run-dir>', 'a folder written by dqa train')
+    .action(async (dir: string) => {
+      await runEval(dir, io);
+    });
+}
