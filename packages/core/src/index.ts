@@ -13,7 +13,7 @@ export {
   pool2dGeometry,
   sizeOf,
 } from './backend/shape.js';
-export { createTapeBackend } from './backend/tape-backend.js';
+export { createTapeBackend, type TapeBackendOptions } from './backend/tape-backend.js';
 export * from './config/layers.js';
 export * from './config/parse.js';
 export * from './config/schema.js';

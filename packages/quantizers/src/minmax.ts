@@ -38,8 +38,9 @@ export const minmax = defineQuantizer({
   },
 
   reference(x: Float32Array, bits: number, options?: ReferenceOptions): Float32Array {
-    assertFinite(x, 'minmax');
     const g = referenceGroups(x.length, options, 'minmax');
+    if (g.count === 1) return minmaxTensor(x, 2 ** bits);
+    assertFinite(x, 'minmax');
     const { min, max } = groupStats(x, g);
     const levels = 2 ** bits;
     const out = new Float32Array(x.length);
@@ -65,3 +66,30 @@ export const minmax = defineQuantizer({
     );
   },
 });
+
+/**
+ * The per-tensor reference in two tight passes (this is what host-memory backends train with):
+ * min, max and a finiteness check, then the nearest level of each value. Same arithmetic as the
+ * general per-group path.
+ */
+function minmaxTensor(x: Float32Array, levels: number): Float32Array {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+    sum += v;
+  }
+  if (!Number.isFinite(sum)) assertFinite(x, 'minmax');
+  const out = new Float32Array(x.length);
+  const step = (hi - lo) / (levels - 1);
+  if (!(step > 0)) return out.fill(lo);
+  const top = levels - 1;
+  for (let i = 0; i < x.length; i++) {
+    const c = Math.floor((x[i]! - lo) / step + 0.5);
+    out[i] = lo + step * (c < 0 ? 0 : c > top ? top : c);
+  }
+  return out;
+}

@@ -246,6 +246,8 @@ class TfjsBackendImpl implements TfjsBackend {
   readonly name: TfjsBackend['name'];
   readonly engine: TfjsEngine;
   readonly replica: ReplicaRecipe;
+  /** wasm, cpu and tfjs-node all keep tensors in this process's memory. */
+  readonly hostMemory = true;
   private readonly tfEngine = tf.engine();
   private closed = false;
   private requestedThreads: number | null = null;

@@ -95,6 +95,12 @@ export interface ReplicaRecipe {
 export interface Backend {
   /** Registered name, e.g. `'reference'`, `'tfjs-wasm'`, `'native-cpu'`. */
   readonly name: string;
+  /**
+   * Tensor values live in this process's memory, so `readSync` is a copy rather than a device
+   * transfer (reference, tfjs wasm and cpu, native CPU). Quantizers then take their plain
+   * reference path, one pass over the values instead of many small engine ops.
+   */
+  readonly hostMemory?: boolean;
   /** How a worker thread builds the same backend, where the backend supports data-parallel training. */
   readonly replica?: ReplicaRecipe;
 

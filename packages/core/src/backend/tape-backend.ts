@@ -36,13 +36,21 @@ import {
  * Memory: storage is reference-counted (reshape and variables share it); `tidy` scopes release
  * what they created; tensors saved for the backward pass are retained by the tape until it ends.
  */
+export interface TapeBackendOptions {
+  /** How a worker thread builds the same backend (data-parallel training). */
+  replica?: ReplicaRecipe;
+  /** The kernels keep tensors in this process's memory (see `Backend.hostMemory`). */
+  hostMemory?: boolean;
+}
+
 export function createTapeBackend<S>(
   kernels: Kernels<S>,
   name: string = kernels.name,
-  replica?: ReplicaRecipe,
+  options: TapeBackendOptions = {},
 ): Backend {
   const backend = new TapeBackend(kernels, name);
-  if (replica) Object.defineProperty(backend, 'replica', { value: replica, enumerable: true });
+  if (options.replica) Object.defineProperty(backend, 'replica', { value: options.replica });
+  if (options.hostMemory) Object.defineProperty(backend, 'hostMemory', { value: true });
   return backend;
 }
 

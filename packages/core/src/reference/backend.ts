@@ -10,8 +10,11 @@ import { referenceKernels } from './kernels.js';
  */
 export function createReferenceBackend(): Backend {
   return createTapeBackend(referenceKernels, 'reference', {
-    module: builtModuleUrl(import.meta.url),
-    export: 'createReferenceBackend',
-    args: null,
+    replica: {
+      module: builtModuleUrl(import.meta.url),
+      export: 'createReferenceBackend',
+      args: null,
+    },
+    hostMemory: true,
   });
 }

@@ -5,10 +5,12 @@ import { type TemperatureShape, temperatureAt } from '../schedules/temperature.j
 import {
   backendVariables,
   disposeQuantizerParams,
+  hostStraightThrough,
   type LayerQuantizer,
   quantize,
   type Relaxation,
   type RelaxedQuantizer,
+  referenceQuantize,
   type StepInfo,
   type VariableFactory,
 } from './relaxation.js';
@@ -73,6 +75,71 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
     const alpha = (makeVariable ?? backendVariables(b))(`${name}/dqa_alpha`, init, [K]);
     const normalize = o.normalize ?? true;
 
+    // Host-memory backends with straight-through quantizers: the whole mixture is one custom-
+    // gradient op over plain arrays (a = softmax(α/T), Q_k by each plugin's reference) instead of
+    // a hundred small engine ops per layer. Same values and gradients as the op path below.
+    const host = quantizers.every((q) => hostStraightThrough(b, q));
+    /** a = softmax(α / T) from α's current values. */
+    const hostAttention = (alphaValues: Float32Array, T: number): number[] =>
+      softmax(Array.from(alphaValues, (v) => v / T));
+    /** dL/dα from dL/da through a = softmax(α/T): dα_j = a_j (da_j − Σ_k a_k da_k) / T. */
+    const softmaxBackward = (a: readonly number[], da: readonly number[], T: number): number[] => {
+      let dot = 0;
+      for (let k = 0; k < K; k++) dot += a[k]! * da[k]!;
+      return a.map((aj, j) => (aj * (da[j]! - dot)) / T);
+    };
+    const hostMixture = (x: Tensor, step: StepInfo): Tensor => {
+      const T = dqaTemperature(step, o);
+      return b.customGrad((w, al) => {
+        const wv = b.readSync(w!);
+        const a = hostAttention(b.readSync(al!), T);
+        const qs = quantizers.map((q) => referenceQuantize(q, wv, w!.shape));
+        const out = new Float32Array(wv.length);
+        for (let k = 0; k < K; k++) {
+          const qk = qs[k]!;
+          const ak = a[k]!;
+          for (let i = 0; i < out.length; i++) out[i]! += ak * qk[i]!;
+        }
+        return {
+          value: b.tensor(out, w!.shape),
+          gradFunc: (dy) => {
+            const d = b.readSync(dy);
+            const da = qs.map((qk) => {
+              let sum = 0;
+              for (let i = 0; i < d.length; i++) sum += d[i]! * qk[i]!;
+              return sum;
+            });
+            // Straight-through each Q_k: dq/dw = Σ_k a_k = 1, so dw = dy.
+            return [dy, b.tensor(softmaxBackward(a, da, T), [K])];
+          },
+        };
+      })(x, alpha);
+    };
+    const hostRegularizer = (step: StepInfo, scale: number): Tensor => {
+      const T = dqaTemperature(step, o);
+      return b.customGrad((al) => {
+        const a = hostAttention(b.readSync(al!), T);
+        let value = 0;
+        for (let k = 0; k < K; k++) value += g[k]! * a[k]!;
+        return {
+          value: b.scalar(value * scale),
+          gradFunc: (dy) => {
+            const d = b.readSync(dy)[0]! * scale;
+            return [
+              b.tensor(
+                softmaxBackward(
+                  a,
+                  g.map((gk) => gk * d),
+                  T,
+                ),
+                [K],
+              ),
+            ];
+          },
+        };
+      })(alpha);
+    };
+
     /** a = softmax(α / T) as a differentiable [K] tensor. */
     const attentionTensor = (step: StepInfo): Tensor =>
       b.softmax(b.div(alpha, dqaTemperature(step, o)));
@@ -101,6 +168,7 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
       },
       forward: (x: Tensor, step: StepInfo) =>
         b.tidy(() => {
+          if (host) return hostMixture(x, step);
           const a = attentionTensor(step);
           let q: Tensor | null = null;
           for (let k = 0; k < K; k++) {
@@ -113,6 +181,7 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
         b.tidy(() => {
           if (!(totalWeights > 0))
             throw new ArgumentError(`dqa '${name}': the network weight count S must be positive`);
+          if (host) return hostRegularizer(step, o.lambda / totalWeights);
           const a = attentionTensor(step);
           return b.div(b.mul(b.sum(b.mul(a, b.tensor(g, [K]))), o.lambda), totalWeights);
         }),

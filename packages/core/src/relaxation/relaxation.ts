@@ -1,5 +1,6 @@
 import type { Backend, Tensor, Variable } from '../backend/backend.js';
 import type { Granularity, QuantizerPlugin } from '../quantizer/plugin.js';
+import { straightThrough, straightThroughReferenceGrad } from '../quantizer/straight-through.js';
 
 /** Where training is: relaxations are pure functions of it (no hidden schedule state). */
 export interface StepInfo {
@@ -100,8 +101,39 @@ export function mixConstant(
 }
 
 /** Q_k(x) on the backend. */
+/**
+ * Whether `quantize` may run `lq` as its plain reference under the straight-through gradient:
+ * a host-memory backend, and a plugin without learnable parameters whose gradient rule is the
+ * straight-through one (so reference + STE is exactly the plugin's semantics).
+ */
+export function hostStraightThrough(b: Backend, lq: LayerQuantizer): boolean {
+  return (
+    b.hostMemory === true &&
+    lq.plugin.referenceGrad === straightThroughReferenceGrad &&
+    Object.keys(lq.params).length === 0
+  );
+}
+
+/** Q(x) by the plugin's plain reference, on a host-memory backend (see `hostStraightThrough`). */
+export function referenceQuantize(lq: LayerQuantizer, x: Float32Array, shape: readonly number[]) {
+  return lq.plugin.reference(x, lq.bits, {
+    granularity: lq.granularity,
+    shape,
+    channelAxis: lq.channelAxis,
+  });
+}
+
 export function quantize(b: Backend, x: Tensor, lq: LayerQuantizer): Tensor {
-  return lq.plugin.forward(b, x, {
+  const p = lq.plugin;
+  if (hostStraightThrough(b, lq) && !p.identity) {
+    // Host-memory engines: a straight-through quantizer without parameters is its plain
+    // reference (what the conformance suite holds its forward to) under the straight-through
+    // gradient: one pass over the values instead of a dozen engine ops, each with its overhead.
+    return straightThrough(b, x, (v) =>
+      b.tensor(referenceQuantize(lq, b.readSync(v), v.shape), v.shape),
+    );
+  }
+  return p.forward(b, x, {
     bits: lq.bits,
     granularity: lq.granularity,
     channelAxis: lq.channelAxis,

@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Backend,
+  createRelaxedQuantizer,
+  createTapeBackend,
+  Random,
+  referenceKernels,
+} from '../src/index.js';
+import { fakeQuantizers } from './fake-plugins.js';
+
+const quantizers = fakeQuantizers();
+
+/**
+ * Host-memory backends run straight-through quantizers by their plain reference and DQA's whole
+ * mixture as one custom-gradient op; other backends run the plugins' engine ops. Both must give
+ * the same values and the same gradients.
+ */
+function run(b: Backend, spec: { relaxation: string; quantizers: { id: string; bits: number }[] }) {
+  const rng = new Random(11);
+  const w0 = rng.normalArray(60, 0, 1);
+  const r = rng.normalArray(60, 0, 1);
+  const w = b.tidy(() => b.variable(b.tensor(w0, [6, 10]), { name: 'w' }));
+  const rq = createRelaxedQuantizer(
+    b,
+    {
+      relaxation: spec.relaxation,
+      quantizers: spec.quantizers.map((q) => ({ ...q, granularity: 'tensor', channelAxis: -1 })),
+    },
+    {
+      name: 'layer/weights',
+      rank: 2,
+      target: 'weights',
+      quantizers,
+      relaxationConfig: {
+        dqa: {
+          temperature: { shape: 'exponential', t0: 100, tEnd: 0.03 },
+          lambda: 3,
+          init: 'eq7',
+          normalize: true,
+        },
+        binaryRelax: { schedule: 'literal', growth: 1.02, refEpochs: 300 },
+      },
+    },
+  );
+  const out: Record<string, number[]> = {};
+  // Early (T high), middle and late (T small) steps of a 100-step run.
+  for (const s of [0, 50, 97]) {
+    const step = { step: s, totalSteps: 100, stepsPerEpoch: 10 };
+    rq.beforeStep(step);
+    const { value, grads } = b.valueAndGrads(() => {
+      const q = rq.forward(w, step);
+      const loss = b.sum(b.mul(q, b.tensor(r, [6, 10])));
+      const reg = rq.regularizer(step, 1000);
+      return reg ? b.add(loss, reg) : loss;
+    }, [w, ...rq.variables]);
+    out[`value@${s}`] = Array.from(b.readSync(value));
+    out[`q@${s}`] = Array.from(b.tidy(() => b.readSync(rq.forward(w, step))));
+    grads.forEach((g, i) => {
+      out[`grad${i}@${s}`] = Array.from(b.readSync(g));
+    });
+    b.dispose([value, ...grads]);
+  }
+  return out;
+}
+
+const close = (a: Record<string, number[]>, b: Record<string, number[]>) => {
+  expect(Object.keys(a)).toEqual(Object.keys(b));
+  for (const [k, v] of Object.entries(a)) {
+    const w = b[k]!;
+    expect(v.length, k).toBe(w.length);
+    v.forEach((x, i) => {
+      expect(Math.abs(x - w[i]!), `${k}[${i}]: ${x} vs ${w[i]}`).toBeLessThan(
+        1e-5 * Math.max(1, Math.abs(w[i]!)),
+      );
+    });
+  }
+};
+
+describe('host-memory fast paths', () => {
+  const host = () => createTapeBackend(referenceKernels, 'host', { hostMemory: true });
+  const ops = () => createTapeBackend(referenceKernels, 'ops');
+
+  it('DQA over straight-through quantizers: same mixture, regularizer and gradients (w and α)', () => {
+    const spec = {
+      relaxation: 'dqa',
+      quantizers: [
+        { id: 'minmax', bits: 2 },
+        { id: 'minmax', bits: 4 },
+        { id: 'fp', bits: 32 },
+      ],
+    };
+    const fast = run(host(), spec);
+    const slow = run(ops(), spec);
+    close(fast, slow);
+    // The gradient of α is not zero: the test would see a wrong softmax backward.
+    expect(slow['grad1@50']!.some((g) => Math.abs(g) > 1e-6)).toBe(true);
+  });
+
+  it('STE and Binary-Relax through the reference quantizer path', () => {
+    close(
+      run(host(), { relaxation: 'ste', quantizers: [{ id: 'minmax', bits: 2 }] }),
+      run(ops(), { relaxation: 'ste', quantizers: [{ id: 'minmax', bits: 2 }] }),
+    );
+    const br = {
+      relaxation: 'binary-relax',
+      quantizers: [
+        { id: 'bwn', bits: 1 },
+        { id: 'fp', bits: 32 },
+      ],
+    };
+    close(run(host(), br), run(ops(), br));
+  });
+
+  it('DQA with a quantizer that has parameters keeps the engine ops (no host path)', () => {
+    const b = host();
+    const spec = {
+      relaxation: 'dqa',
+      quantizers: [
+        { id: 'pact', bits: 2 },
+        { id: 'pact', bits: 4 },
+      ],
+    };
+    // PACT learns its clip level: its gradient must reach it, which only the op path gives.
+    const x = b.tidy(() => b.variable(b.tensor([0.5, 3, 7, -1], [4]), { name: 'x' }));
+    const rq = createRelaxedQuantizer(
+      b,
+      {
+        relaxation: spec.relaxation,
+        quantizers: spec.quantizers.map((q) => ({ ...q, granularity: 'tensor', channelAxis: -1 })),
+      },
+      {
+        name: 'act',
+        rank: 1,
+        target: 'activations',
+        quantizers,
+        relaxationConfig: {
+          dqa: {
+            temperature: { shape: 'exponential', t0: 100, tEnd: 0.03 },
+            lambda: 1,
+            init: 'eq7',
+            normalize: true,
+          },
+          binaryRelax: { schedule: 'literal', growth: 1.02, refEpochs: 300 },
+        },
+      },
+    );
+    const step = { step: 10, totalSteps: 100, stepsPerEpoch: 10 };
+    const { grads } = b.valueAndGrads(() => b.sum(rq.forward(x, step)), rq.variables);
+    const clip = grads.slice(1).map((g) => b.readSync(g)[0]!);
+    expect(clip.some((g) => g !== 0)).toBe(true);
+  });
+});
