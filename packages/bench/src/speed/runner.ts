@@ -47,7 +47,7 @@ export interface SpeedOptions {
   onEvent?: (event: SpeedEvent) => void;
 }
 
-export const defaultSpeedBackends = ['wasm', 'cpu', 'pytorch'] as const;
+export const defaultSpeedBackends = ['wasm', 'wasm-trainer', 'cpu', 'pytorch'] as const;
 
 /** One measured (backend, model, variant). Times in milliseconds. */
 export interface SpeedCell {
