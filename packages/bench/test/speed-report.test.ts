@@ -210,7 +210,7 @@ describe('speed options', () => {
     expect(s).toMatchObject({
       models: ['small-cnn', 'resnet20'],
       variants: ['fp', 'ste2', 'dqa248'],
-      backends: ['wasm', 'cpu', 'pytorch'],
+      backends: ['wasm', 'wasm-trainer', 'cpu', 'pytorch'],
       steps: 20,
       warmup: 2,
       timeBudgetS: 30,

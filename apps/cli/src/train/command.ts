@@ -133,7 +133,29 @@ async function runTraining(opts: TrainCliOptions, io: TrainIo, argv: readonly st
     dir = resolve(opts.out ?? defaultRunDir(config));
   }
 
-  const { backend, threads, dataset, data, model } = await setUp(config, io);
+  const { backend, threads, data, model } = await setUp(config, io);
+  try {
+    await trainRun({ config, dir, resume, opts, io, argv, backend, threads, data, model });
+  } finally {
+    // Also when the run is refused or fails: the model's variables are named on the backend.
+    model.dispose();
+    closeBackend(backend);
+  }
+}
+
+async function trainRun(r: {
+  config: DqaConfig;
+  dir: string;
+  resume: Checkpoint | undefined;
+  opts: TrainCliOptions;
+  io: TrainIo;
+  argv: readonly string[];
+  backend: Backend;
+  threads: number;
+  data: Awaited<ReturnType<typeof setUp>>['data'];
+  model: BuiltModel;
+}): Promise<void> {
+  const { config, dir, resume, opts, io, argv, backend, threads, data, model } = r;
   const tempAt = (step: number) => {
     const dqa = config.relaxation.dqa;
     const uses = [config.quantization.weights, config.quantization.activations].some(
@@ -201,14 +223,15 @@ async function runTraining(opts: TrainCliOptions, io: TrainIo, argv: readonly st
     io.stdout(
       `Stopped at step ${result.checkpoint.step} with a checkpoint; continue with:\n  dqa train --resume ${dir}\nReport so far: ${files.report}\n`,
     );
+  } else if (!config.quantization.weights && !config.quantization.activations) {
+    io.stdout(
+      `Test accuracy: ${pct(result.hardAccuracy)} (float32, nothing quantized).\nReport: ${files.report}\n`,
+    );
   } else {
     io.stdout(
       `Test accuracy: ${pct(result.relaxedAccuracy)} during training (relaxed), ${pct(result.hardAccuracy)} as the final low-bit model.\nReport: ${files.report}\n`,
     );
   }
-  model.dispose();
-  closeBackend(backend);
-  void dataset;
 }
 
 const pct = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(2)}%`);
@@ -230,6 +253,25 @@ async function runEval(dirArg: string, io: TrainIo) {
   }
   const checkpoint = await readCheckpoint(last);
   const { backend, data, model } = await setUp(config, io);
+  try {
+    await evaluateRun({ dir, last, checkpoint, config, io, backend, data, model });
+  } finally {
+    model.dispose();
+    closeBackend(backend);
+  }
+}
+
+async function evaluateRun(r: {
+  dir: string;
+  last: string;
+  checkpoint: Checkpoint;
+  config: DqaConfig;
+  io: TrainIo;
+  backend: Backend;
+  data: Awaited<ReturnType<typeof setUp>>['data'];
+  model: BuiltModel;
+}): Promise<void> {
+  const { dir, last, checkpoint, config, io, backend, data, model } = r;
   for (const v of [...model.variables, ...model.state]) {
     const saved = checkpoint.variables[v.name];
     if (!saved) {
@@ -262,8 +304,6 @@ async function runEval(dirArg: string, io: TrainIo) {
       `  final low-bit model:  accuracy ${pct(hard.accuracy)}, loss ${hard.loss.toFixed(4)}\n` +
       `Wrote ${join(dir, 'eval.json')}\n`,
   );
-  model.dispose();
-  closeBackend(backend);
 }
 
 /** `dqa train` and `dqa eval`. */
