@@ -599,8 +599,16 @@ describe('writeRunReport', () => {
     expect(md).toContain('relaxed accuracy 88.30%');
     const run = await readRun(dir);
     const [e1, e2] = run.epochs;
-    expect(md).toContain(`| 1 | ${e1!.trainLoss.toFixed(4)} | 1.0234 | 81.89% | 12.5 |`);
-    expect(md).toContain(`| 2 | ${e2!.trainLoss.toFixed(4)} | 0.5734 | 85.95% | 13.5 |`);
+    // The epoch's mean regularizer (from its steps) and the cross-entropy without it.
+    const reg = (epoch: number) => {
+      const r = run.steps.filter((st) => st.epoch === epoch).map((st) => st.regularizer);
+      return r.reduce((a, b) => a + b, 0) / r.length;
+    };
+    const row = (e: typeof e1, test: string) =>
+      `| ${e!.epoch + 1} | ${e!.trainLoss.toFixed(4)} | ${reg(e!.epoch).toFixed(4)} | ${(e!.trainLoss - reg(e!.epoch)).toFixed(4)} | ${test}`;
+    expect(reg(0)).toBeGreaterThan(reg(1));
+    expect(md).toContain(`${row(e1, '1.0234 | 81.89% | 12.5 |')}`);
+    expect(md).toContain(`${row(e2, '0.5734 | 85.95% | 13.5 |')}`);
     // Final attention per layer: conv2 and conv3 settle on Q_1 (2 bit), fc1 on 4 bit.
     expect(md).toMatch(
       /\| `conv2\/weights` \| DQA \| 2 bit 1\.000, 4 bit 0\.000, 8 bit 0\.000 \| 2 bit \(a = 1\.000\) \| 2 bit minmax \|/,
@@ -643,7 +651,7 @@ describe('writeRunReport', () => {
       expect(svgs.quantization).toContain(label);
     for (const label of [
       'test accuracy (%)',
-      'train loss (per step)',
+      'train cross-entropy (per step)',
       'hard (collapsed to Q_1), at the end',
     ])
       expect(svgs.training).toContain(label);

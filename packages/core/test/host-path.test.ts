@@ -3,6 +3,7 @@ import {
   type Backend,
   createRelaxedQuantizer,
   createTapeBackend,
+  parseConfig,
   Random,
   referenceKernels,
 } from '../src/index.js';
@@ -10,38 +11,41 @@ import { fakeQuantizers } from './fake-plugins.js';
 
 const quantizers = fakeQuantizers();
 
-/**
- * Host-memory backends run straight-through quantizers by their plain reference and DQA's whole
- * mixture as one custom-gradient op; other backends run the plugins' engine ops. Both must give
- * the same values and the same gradients.
- */
-function run(b: Backend, spec: { relaxation: string; quantizers: { id: string; bits: number }[] }) {
-  const rng = new Random(11);
-  const w0 = rng.normalArray(60, 0, 1);
-  const r = rng.normalArray(60, 0, 1);
-  const w = b.tidy(() => b.variable(b.tensor(w0, [6, 10]), { name: 'w' }));
-  const rq = createRelaxedQuantizer(
+type Spec = { relaxation: string; quantizers: { id: string; bits: number }[] };
+
+/** A relaxed quantizer for `spec` with the configuration defaults and DQA's λ. */
+function relaxed(b: Backend, spec: Spec, name: string, rank: number, lambda: number) {
+  const config = parseConfig(
+    { model: { name: 'm' }, data: { name: 'd' }, relaxation: { dqa: { lambda } } },
+    { quantizers },
+  );
+  return createRelaxedQuantizer(
     b,
     {
       relaxation: spec.relaxation,
       quantizers: spec.quantizers.map((q) => ({ ...q, granularity: 'tensor', channelAxis: -1 })),
     },
     {
-      name: 'layer/weights',
-      rank: 2,
-      target: 'weights',
+      name,
+      rank,
+      target: name.endsWith('weights') ? 'weights' : 'activations',
       quantizers,
-      relaxationConfig: {
-        dqa: {
-          temperature: { shape: 'exponential', t0: 100, tEnd: 0.03 },
-          lambda: 3,
-          init: 'eq7',
-          normalize: true,
-        },
-        binaryRelax: { schedule: 'literal', growth: 1.02, refEpochs: 300 },
-      },
+      relaxationConfig: config.relaxation,
     },
   );
+}
+
+/**
+ * Host-memory backends run straight-through quantizers by their plain reference and DQA's whole
+ * mixture as one custom-gradient op; other backends run the plugins' engine ops. Both must give
+ * the same values and the same gradients.
+ */
+function run(b: Backend, spec: Spec) {
+  const rng = new Random(11);
+  const w0 = rng.normalArray(60, 0, 1);
+  const r = rng.normalArray(60, 0, 1);
+  const w = b.tidy(() => b.variable(b.tensor(w0, [6, 10]), { name: 'w' }));
+  const rq = relaxed(b, spec, 'layer/weights', 2, 3);
   const out: Record<string, number[]> = {};
   // Early (T high), middle and late (T small) steps of a 100-step run.
   for (const s of [0, 50, 97]) {
@@ -122,28 +126,7 @@ describe('host-memory fast paths', () => {
     };
     // PACT learns its clip level: its gradient must reach it, which only the op path gives.
     const x = b.tidy(() => b.variable(b.tensor([0.5, 3, 7, -1], [4]), { name: 'x' }));
-    const rq = createRelaxedQuantizer(
-      b,
-      {
-        relaxation: spec.relaxation,
-        quantizers: spec.quantizers.map((q) => ({ ...q, granularity: 'tensor', channelAxis: -1 })),
-      },
-      {
-        name: 'act',
-        rank: 1,
-        target: 'activations',
-        quantizers,
-        relaxationConfig: {
-          dqa: {
-            temperature: { shape: 'exponential', t0: 100, tEnd: 0.03 },
-            lambda: 1,
-            init: 'eq7',
-            normalize: true,
-          },
-          binaryRelax: { schedule: 'literal', growth: 1.02, refEpochs: 300 },
-        },
-      },
-    );
+    const rq = relaxed(b, spec, 'act', 1, 1);
     const step = { step: 10, totalSteps: 100, stepsPerEpoch: 10 };
     const { grads } = b.valueAndGrads(() => b.sum(rq.forward(x, step)), rq.variables);
     const clip = grads.slice(1).map((g) => b.readSync(g)[0]!);

@@ -2,7 +2,8 @@ import type { LayerAttentionEvent, TrainEvent } from '@dqa/core';
 import { SingleBar } from 'cli-progress';
 
 /**
- * Training progress for `dqa train`: a bar with ETA, loss, test accuracy, the temperature T and
+ * Training progress for `dqa train`: a bar with ETA, the cross-entropy and the regularizer
+ * (eq. 6) apart (a large λ would hide the cross-entropy in their sum), test accuracy, T and
  * the attention of the first and last quantized layers on a terminal; plain lines (one per epoch,
  * and every few percent) when the output is a file or a pipe.
  */
@@ -61,7 +62,7 @@ export function createTrainProgress(options: {
             bar = new SingleBar({
               stream,
               format:
-                'epoch {epoch}/{epochs} {bar} {percentage}% | {value}/{total} | ETA {eta_formatted} | loss {loss} | acc {acc} | T {T} | {att}',
+                'epoch {epoch}/{epochs} {bar} {percentage}% | {value}/{total} | ETA {eta_formatted} | CE {loss}{reg} | acc {acc} | T {T} | {att}',
               barsize: 24,
               etaBuffer: 50,
               hideCursor: true,
@@ -72,6 +73,7 @@ export function createTrainProgress(options: {
               epoch: e.startEpoch + 1,
               epochs,
               loss: '–',
+              reg: '',
               acc: '–',
               T: '–',
               att: '',
@@ -90,7 +92,8 @@ export function createTrainProgress(options: {
             bar.update(e.step + 1, {
               epoch: e.epoch + 1,
               epochs,
-              loss: fmt(e.loss),
+              loss: fmt(e.loss - e.regularizer),
+              reg: e.regularizer ? ` reg ${fmt(e.regularizer)}` : '',
               acc: accuracy === undefined ? '–' : `${(100 * accuracy).toFixed(1)}%`,
               T: T === undefined ? '–' : T < 1 ? T.toFixed(3) : T.toFixed(1),
               att: attention,
@@ -100,7 +103,7 @@ export function createTrainProgress(options: {
             const left = totalSteps - e.step - 1;
             const eta = done > 0 ? ((Date.now() - started) / done) * left : 0;
             log(
-              `step ${e.step + 1}/${totalSteps} epoch ${e.epoch + 1}/${epochs} loss ${fmt(e.loss)}${T === undefined ? '' : ` T ${fmt(T)}`}${attention ? ` ${attention}` : ''} ETA ${Math.round(eta / 1000)}s`,
+              `step ${e.step + 1}/${totalSteps} epoch ${e.epoch + 1}/${epochs} CE ${fmt(e.loss - e.regularizer)}${e.regularizer ? ` reg ${fmt(e.regularizer)}` : ''}${T === undefined ? '' : ` T ${fmt(T)}`}${attention ? ` ${attention}` : ''} ETA ${Math.round(eta / 1000)}s`,
             );
             nextLogAt = e.step + 1 + Math.max(1, Math.ceil(totalSteps / 20));
           }

@@ -45,6 +45,17 @@ function labelKey(label: string, k: number): number {
   return bits ? Number(bits[1]) * 100 + k : 1e5 + k;
 }
 
+/** Small multiples, one panel per layer in model order, headed by the layer's name. */
+function layerFacet(layers: readonly string[]) {
+  return {
+    field: 'layer',
+    type: 'nominal',
+    sort: layers,
+    title: null,
+    header: { labelFontSize: 12, labelFontWeight: 'bold', labelPadding: 4, labelLimit: 0 },
+  };
+}
+
 export interface AttentionPlotOptions {
   /** Panels per row. Default: up to 4. */
   columns?: number;
@@ -102,13 +113,7 @@ export function attentionSpec(run: RunData, o: AttentionPlotOptions = {}): TopLe
 
   const facet = {
     data: { values: rows },
-    facet: {
-      field: 'layer',
-      type: 'nominal',
-      sort: layers,
-      title: null,
-      header: { labelFontSize: 12, labelFontWeight: 'bold', labelPadding: 4, labelLimit: 0 },
-    },
+    facet: layerFacet(layers),
     columns,
     // Flush bounds (below): the row spacing must hold a panel's x axis and the next header.
     spacing: { column: spacing, row: 64 },
@@ -280,13 +285,7 @@ export function quantizationSpec(
       ],
     },
     data: { values: rows },
-    facet: {
-      field: 'layer',
-      type: 'nominal',
-      sort: layers,
-      title: null,
-      header: { labelFontSize: 12, labelFontWeight: 'bold', labelPadding: 4, labelLimit: 0 },
-    },
+    facet: layerFacet(layers),
     columns,
     // Flush bounds align the panels and their headers; the spacing holds each panel's y axis.
     bounds: 'flush',
@@ -366,12 +365,14 @@ export function trainingSpec(run: RunData): TopLevelSpec | null {
   const window = smoothingWindow(n);
   // At most ~1200 points a line: a long run's SVG stays small.
   const stride = Math.max(1, Math.ceil(n / 1200));
-  const losses = run.steps.map((s) => s.loss);
+  // Cross-entropy, comparable with the test loss: the Trainer's loss less the regularizer (eq. 6),
+  // which a large λ would otherwise dominate.
+  const losses = run.steps.map((s) => s.loss - (s.regularizer ?? 0));
   const smooth = movingAverage(losses, window);
-  // The Trainer's loss: cross-entropy plus every layer's regularizer (eq. 6).
-  const rawLabel = stride > 1 ? `train loss (mean of ${stride} steps)` : 'train loss (per step)';
-  const smoothLabel = `train loss (moving average of ${window} steps)`;
-  const testLabel = 'test loss (after each epoch)';
+  const rawLabel =
+    stride > 1 ? `train cross-entropy (mean of ${stride} steps)` : 'train cross-entropy (per step)';
+  const smoothLabel = `train cross-entropy (moving average of ${window} steps)`;
+  const testLabel = 'test cross-entropy (after each epoch)';
   const stepRows: DataRow[] = [];
   for (let i = 0; i < n; i += stride) {
     const chunk = losses.slice(i, i + stride);
@@ -419,7 +420,7 @@ export function trainingSpec(run: RunData): TopLevelSpec | null {
     title: x.title,
     scale: { domain: [0, xMax], nice: false },
   };
-  const lossY = { field: 'y', type: 'quantitative', title: 'loss' };
+  const lossY = { field: 'y', type: 'quantitative', title: 'cross-entropy' };
   const lossPanel = {
     width: 420,
     height: 260,
@@ -504,8 +505,8 @@ export function trainingSpec(run: RunData): TopLevelSpec | null {
       text: `Training: ${runTitle(run)}`,
       subtitle: [
         usesDqa(run.config)
-          ? `${describeMethod(run.config)}; loss = cross-entropy + regularizer (eq. 6)`
-          : `${describeMethod(run.config)}; loss = cross-entropy`,
+          ? `${describeMethod(run.config)}; cross-entropy without the regularizer (eq. 6, in metrics.jsonl)`
+          : `${describeMethod(run.config)}; cross-entropy`,
         end,
       ],
     },

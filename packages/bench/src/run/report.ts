@@ -168,12 +168,24 @@ export function runReportMarkdown(
 
   lines.push('', '## Epochs', '');
   if (run.epochs.length) {
+    // The epoch's mean regularizer, from its step lines: train loss = cross-entropy + regularizer.
+    const reg = new Map<number, { sum: number; n: number }>();
+    for (const st of run.steps) {
+      const r = reg.get(st.epoch) ?? { sum: 0, n: 0 };
+      r.sum += st.regularizer ?? 0;
+      r.n++;
+      reg.set(st.epoch, r);
+    }
+    const meanReg = (epoch: number) => {
+      const r = reg.get(epoch);
+      return r && r.n ? r.sum / r.n : 0;
+    };
     lines.push(
-      '| epoch | train loss | test loss | test accuracy | seconds |',
-      '|---:|---:|---:|---:|---:|',
+      '| epoch | train loss | of it, regularizer | train cross-entropy | test cross-entropy | test accuracy | seconds |',
+      '|---:|---:|---:|---:|---:|---:|---:|',
       ...run.epochs.map(
         (e) =>
-          `| ${e.epoch + 1} | ${fixed(e.trainLoss)} | ${fixed(e.testLoss)} | ${pct(e.testAccuracy)} | ${fixed(e.seconds, 1)} |`,
+          `| ${e.epoch + 1} | ${fixed(e.trainLoss)} | ${fixed(meanReg(e.epoch))} | ${fixed(e.trainLoss - meanReg(e.epoch))} | ${fixed(e.testLoss)} | ${pct(e.testAccuracy)} | ${fixed(e.seconds, 1)} |`,
       ),
     );
     const total = run.epochs.reduce((s, e) => s + (Number.isFinite(e.seconds) ? e.seconds : 0), 0);

@@ -51,6 +51,76 @@ export async function measureTfjs(
   backend.close();
 }
 
+type CellId = {
+  model: SpeedRequest['models'][number];
+  variant: SpeedRequest['variants'][number];
+};
+
+/** The cell's seeded random images and fixed one-hot labels. */
+function cellInputs(request: SpeedRequest, id: CellId): { x: tf.Tensor; labels: tf.Tensor } {
+  const info = speedModels[id.model];
+  const batch = request.batch[id.model];
+  const x = tf.randomUniform([batch, ...info.inputShape], 0, 1, 'float32', 7);
+  const labels = tf.tidy(() =>
+    tf
+      .oneHot(
+        tf.tensor1d(
+          Array.from({ length: batch }, (_, i) => (i * 7) % info.classes),
+          'int32',
+        ),
+        info.classes,
+      )
+      .toFloat(),
+  );
+  return { x, labels };
+}
+
+/**
+ * Times `step(i, totalSteps)` (which returns the step's loss) over the warm-up and timed steps,
+ * sending progress, stopping early once the time budget is spent, then sends the cell.
+ */
+async function timeCell(
+  request: SpeedRequest,
+  id: CellId,
+  params: number,
+  send: (m: SpeedMessage) => void,
+  step: (i: number, totalSteps: number) => Promise<number>,
+): Promise<void> {
+  const totalSteps = request.warmup + request.steps;
+  const stepsMs: number[] = [];
+  let loss = Number.NaN;
+  let timedMs = 0;
+  for (let i = 0; i < totalSteps; i++) {
+    const t0 = performance.now();
+    loss = await step(i, totalSteps);
+    const ms = performance.now() - t0;
+    const warm = i < request.warmup;
+    if (!warm) {
+      stepsMs.push(ms);
+      timedMs += ms;
+    }
+    send({
+      type: 'progress',
+      ...id,
+      phase: warm ? 'warmup' : 'timed',
+      step: warm ? i + 1 : stepsMs.length,
+      steps: warm ? request.warmup : request.steps,
+      ms,
+    });
+    const budgetSpent = request.timeBudgetS > 0 && timedMs >= request.timeBudgetS * 1000;
+    if (!warm && budgetSpent && stepsMs.length >= request.minSteps) break;
+  }
+  send({
+    type: 'cell',
+    ...id,
+    batch: request.batch[id.model],
+    warmup: request.warmup,
+    stepsMs,
+    params,
+    loss,
+  });
+}
+
 async function measureCell(
   request: SpeedRequest,
   modelId: SpeedRequest['models'][number],
@@ -58,9 +128,7 @@ async function measureCell(
   backend: Awaited<ReturnType<typeof createTfjsBackend>>,
   send: (m: SpeedMessage) => void,
 ): Promise<void> {
-  const info = speedModels[modelId];
   const variant = speedVariants[variantId];
-  const batch = request.batch[modelId];
   const float = speedModelBuilders[modelId]();
   const params = trainableParams(float);
   const quantized = variant.config ? await quantizeModel(float, variant.config, { backend }) : null;
@@ -71,60 +139,18 @@ async function measureCell(
     optimizer,
     loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits),
   });
-  const x = tf.randomUniform([batch, ...info.inputShape], 0, 1, 'float32', 7);
-  const y = tf.oneHot(
-    tf.tensor1d(
-      Array.from({ length: batch }, (_, i) => (i * 7) % info.classes),
-      'int32',
-    ),
-    info.classes,
-  );
-  const labels = y.toFloat();
-  y.dispose();
-
-  const totalSteps = request.warmup + request.steps;
-  const stepsMs: number[] = [];
-  let loss = Number.NaN;
-  let timedMs = 0;
+  const { x, labels } = cellInputs(request, { model: modelId, variant: variantId });
   try {
-    for (let i = 0; i < totalSteps; i++) {
-      const t0 = performance.now();
-      quantized?.session.beforeStep({ step: i, totalSteps, stepsPerEpoch: totalSteps });
+    await timeCell(request, { model: modelId, variant: variantId }, params, send, async (i, n) => {
+      quantized?.session.beforeStep({ step: i, totalSteps: n, stepsPerEpoch: n });
       const value = await model.trainOnBatch(x, labels);
-      const ms = performance.now() - t0;
-      loss = Array.isArray(value) ? value[0]! : value;
-      const warm = i < request.warmup;
-      if (!warm) {
-        stepsMs.push(ms);
-        timedMs += ms;
-      }
-      send({
-        type: 'progress',
-        model: modelId,
-        variant: variantId,
-        phase: warm ? 'warmup' : 'timed',
-        step: warm ? i + 1 : stepsMs.length,
-        steps: warm ? request.warmup : request.steps,
-        ms,
-      });
-      const budgetSpent = request.timeBudgetS > 0 && timedMs >= request.timeBudgetS * 1000;
-      if (!warm && budgetSpent && stepsMs.length >= request.minSteps) break;
-    }
+      return Array.isArray(value) ? value[0]! : value;
+    });
   } finally {
     tf.dispose([x, labels]);
     optimizer.dispose();
     model.dispose();
   }
-  send({
-    type: 'cell',
-    model: modelId,
-    variant: variantId,
-    batch,
-    warmup: request.warmup,
-    stepsMs,
-    params,
-    loss,
-  });
 }
 
 /**
@@ -140,9 +166,7 @@ async function measureTrainerCell(
   backend: Awaited<ReturnType<typeof createTfjsBackend>>,
   send: (m: SpeedMessage) => void,
 ): Promise<void> {
-  const info = speedModels[modelId];
   const variant = speedVariants[variantId];
-  const batch = request.batch[modelId];
   const float = speedModelBuilders[modelId]();
   const params = trainableParams(float);
   const quantized = await quantizeModel(
@@ -162,32 +186,15 @@ async function measureTrainerCell(
     { momentum: request.momentum, weightDecay: 0, nesterov: false },
     model.decayVariables,
   );
-  const x = tf.randomUniform([batch, ...info.inputShape], 0, 1, 'float32', 7);
-  const labels = tf.tidy(() =>
-    tf
-      .oneHot(
-        tf.tensor1d(
-          Array.from({ length: batch }, (_, i) => (i * 7) % info.classes),
-          'int32',
-        ),
-        info.classes,
-      )
-      .toFloat(),
-  );
-  const totalSteps = request.warmup + request.steps;
-  const stepsMs: number[] = [];
-  let loss = Number.NaN;
-  let timedMs = 0;
+  const { x, labels } = cellInputs(request, { model: modelId, variant: variantId });
   try {
-    for (let i = 0; i < totalSteps; i++) {
-      const t0 = performance.now();
-      const step: StepInfo = { step: i, totalSteps, stepsPerEpoch: totalSteps };
+    await timeCell(request, { model: modelId, variant: variantId }, params, send, async (i, n) => {
+      const step: StepInfo = { step: i, totalSteps: n, stepsPerEpoch: n };
       for (const q of model.quantizers) q.beforeStep(step);
       let grads: Tensor[];
+      let loss: number;
       if (pool) {
-        const r = await pool.step({ x, y: labels }, step);
-        grads = r.grads;
-        loss = r.loss;
+        ({ grads, loss } = await pool.step({ x, y: labels }, step));
       } else {
         const r = lossAndGrads(backend, model, { x, y: labels }, step);
         grads = r.grads;
@@ -196,38 +203,12 @@ async function measureTrainerCell(
       }
       sgd.apply(grads, request.learningRate);
       backend.dispose(grads);
-      const ms = performance.now() - t0;
-      const warm = i < request.warmup;
-      if (!warm) {
-        stepsMs.push(ms);
-        timedMs += ms;
-      }
-      send({
-        type: 'progress',
-        model: modelId,
-        variant: variantId,
-        phase: warm ? 'warmup' : 'timed',
-        step: warm ? i + 1 : stepsMs.length,
-        steps: warm ? request.warmup : request.steps,
-        ms,
-      });
-      const budgetSpent = request.timeBudgetS > 0 && timedMs >= request.timeBudgetS * 1000;
-      if (!warm && budgetSpent && stepsMs.length >= request.minSteps) break;
-    }
+      return loss;
+    });
   } finally {
     tf.dispose([x, labels]);
     sgd.dispose();
     await pool?.dispose();
     quantized.model.dispose();
   }
-  send({
-    type: 'cell',
-    model: modelId,
-    variant: variantId,
-    batch,
-    warmup: request.warmup,
-    stepsMs,
-    params,
-    loss,
-  });
 }

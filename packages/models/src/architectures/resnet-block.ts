@@ -35,3 +35,28 @@ export function basicBlock(
   }
   return g.relu(`${prefix}.relu2`, g.add(`${prefix}.add`, r, s));
 }
+
+/**
+ * The body and head shared by ResNet-18 and ResNet-20: stages of `blocks` basic blocks, one per
+ * width, the first block of every stage after the first at stride 2; then global average pooling
+ * and the dense classifier `logits`. `h` is the stem's output with `channels` channels.
+ */
+export function residualStagesAndHead(
+  g: SpecBuilder,
+  h: string,
+  channels: number,
+  widths: readonly number[],
+  blocks: number,
+  classes: number,
+): void {
+  let x = h;
+  let c = channels;
+  widths.forEach((width, s) => {
+    for (let block = 0; block < blocks; block++) {
+      const stride = s > 0 && block === 0 ? 2 : 1;
+      x = basicBlock(g, `stage${s + 1}.block${block + 1}`, x, c, width, stride);
+      c = width;
+    }
+  });
+  g.dense('logits', g.globalAvgPool('pool', x), { units: classes });
+}

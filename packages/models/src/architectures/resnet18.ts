@@ -1,7 +1,7 @@
 import type { Architecture } from './architecture.js';
 import { SpecBuilder } from './builder.js';
 import { OptionReader } from './options.js';
-import { basicBlock } from './resnet-block.js';
+import { residualStagesAndHead } from './resnet-block.js';
 import type { ImageShape, ModelSpec } from './spec.js';
 
 export type ResNetStem = 'cifar' | 'imagenet';
@@ -42,16 +42,7 @@ export function resnet18(options: ResNet18Options = {}): ModelSpec {
     : g.conv2d('stem.conv', g.input, { filters: 64, kernelSize: 3, useBias: false });
   h = g.relu('stem.relu', g.batchNorm('stem.bn', h));
   if (imagenet) h = g.maxPool('stem.pool', h, { pool: 3, strides: 2, padding: 'same' });
-  let channels = 64;
-  [64, 128, 256, 512].forEach((width, s) => {
-    for (let block = 0; block < 2; block++) {
-      const stride = s > 0 && block === 0 ? 2 : 1;
-      h = basicBlock(g, `stage${s + 1}.block${block + 1}`, h, channels, width, stride);
-      channels = width;
-    }
-  });
-  h = g.globalAvgPool('pool', h);
-  g.dense('logits', h, { units: classes });
+  residualStagesAndHead(g, h, 64, [64, 128, 256, 512], 2, classes);
   return g.build();
 }
 

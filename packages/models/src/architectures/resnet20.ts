@@ -1,7 +1,7 @@
 import type { Architecture } from './architecture.js';
 import { SpecBuilder } from './builder.js';
 import { OptionReader } from './options.js';
-import { basicBlock } from './resnet-block.js';
+import { residualStagesAndHead } from './resnet-block.js';
 import type { ImageShape, ModelSpec } from './spec.js';
 
 export interface ResNet20Options {
@@ -34,16 +34,7 @@ export function resnet20(options: ResNet20Options = {}): ModelSpec {
   const g = new SpecBuilder('resnet20', inputShape, classes);
   let h = g.conv2d('stem.conv', g.input, { filters: 16, kernelSize: 3, useBias: false });
   h = g.relu('stem.relu', g.batchNorm('stem.bn', h));
-  let channels = 16;
-  [16, 32, 64].forEach((width, s) => {
-    for (let block = 0; block < 3; block++) {
-      const stride = s > 0 && block === 0 ? 2 : 1;
-      h = basicBlock(g, `stage${s + 1}.block${block + 1}`, h, channels, width, stride);
-      channels = width;
-    }
-  });
-  h = g.globalAvgPool('pool', h);
-  g.dense('logits', h, { units: classes });
+  residualStagesAndHead(g, h, 16, [16, 32, 64], 3, classes);
   return g.build();
 }
 
