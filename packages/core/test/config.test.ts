@@ -369,7 +369,7 @@ describe('parseConfig: every error names its key path', () => {
     expectIssue(
       withWeights({ relaxation: 'dqaa', quantizers: dqaWeights.quantizers }),
       'quantization.weights.relaxation',
-      /unknown relaxation 'dqaa' \(did you mean 'dqa'\?\); known: 'ste', 'binary-relax', 'dqa'/,
+      /unknown relaxation 'dqaa' \(did you mean 'dqa'\?\); known: 'ste', 'binary-relax', 'dqa', 'qnet'/,
     );
   });
 

@@ -10,6 +10,7 @@ import {
   describeBits,
   dqaRelaxation,
   type QuantizerPlugin,
+  qnetRelaxation,
   Registry,
   relaxations,
   steRelaxation,
@@ -188,9 +189,9 @@ describe('bits helpers', () => {
 });
 
 describe('relaxations registry', () => {
-  it('contains ste, binary-relax and dqa with their K ranges', () => {
+  it('contains ste, binary-relax, dqa and qnet with their K ranges', () => {
     expect(relaxations.kind).toBe('relaxation');
-    expect(relaxations.ids()).toEqual(['ste', 'binary-relax', 'dqa']);
+    expect(relaxations.ids()).toEqual(['ste', 'binary-relax', 'dqa', 'qnet']);
     expect(relaxations.get('ste')).toBe(steRelaxation);
     expect(relaxations.get('binary-relax')).toBe(binaryRelaxRelaxation);
     expect(relaxations.get('dqa')).toBe(dqaRelaxation);
@@ -198,8 +199,10 @@ describe('relaxations registry', () => {
     expect(binaryRelaxRelaxation.minQuantizers).toBe(2);
     expect(dqaRelaxation.minQuantizers).toBe(2);
     expect(dqaRelaxation.maxQuantizers).toBeGreaterThanOrEqual(3);
-    const e = thrown(() => relaxations.get('qnet'));
+    expect(relaxations.get('qnet')).toBe(qnetRelaxation);
+    expect([qnetRelaxation.minQuantizers, qnetRelaxation.maxQuantizers]).toEqual([1, 1]);
+    const e = thrown(() => relaxations.get('lsq'));
     expect(e.code).toBe('UNKNOWN_PLUGIN');
-    expect(e.message).toBe("unknown relaxation 'qnet'; known: 'ste', 'binary-relax', 'dqa'");
+    expect(e.message).toBe("unknown relaxation 'lsq'; known: 'ste', 'binary-relax', 'dqa', 'qnet'");
   });
 });

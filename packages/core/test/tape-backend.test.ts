@@ -755,7 +755,7 @@ describe('createRelaxedQuantizer', () => {
     expect(k.code).toBe('INVALID_ARGUMENT');
     expect(k.message).toMatch(/relaxation 'ste' takes 1–1 quantizers, got 2/);
     expect(
-      thrown(() => createRelaxedQuantizer(b, { relaxation: 'qnet', quantizers: [] }, opts)).code,
+      thrown(() => createRelaxedQuantizer(b, { relaxation: 'lsq', quantizers: [] }, opts)).code,
     ).toBe('UNKNOWN_PLUGIN');
     expect(
       thrown(() =>

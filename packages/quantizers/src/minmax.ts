@@ -89,7 +89,7 @@ function minmaxTensor(x: Float32Array, levels: number): Float32Array {
   const top = levels - 1;
   for (let i = 0; i < x.length; i++) {
     const c = Math.floor((x[i]! - lo) / step + 0.5);
-    out[i] = lo + step * (c < 0 ? 0 : c > top ? top : c);
+    out[i] = lo + step * (c < 0 ? 0 : Math.min(c, top));
   }
   return out;
 }

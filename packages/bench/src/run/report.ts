@@ -178,7 +178,7 @@ export function runReportMarkdown(
     }
     const meanReg = (epoch: number) => {
       const r = reg.get(epoch);
-      return r && r.n ? r.sum / r.n : 0;
+      return r?.n ? r.sum / r.n : 0;
     };
     lines.push(
       '| epoch | train loss | of it, regularizer | train cross-entropy | test cross-entropy | test accuracy | seconds |',

@@ -32,7 +32,7 @@ export class ConfigError extends DqaError {
 export interface ConfigRegistries {
   /** Known quantizer plugins (`quantizers` from @dqa/quantizers). */
   quantizers: QuantizerRegistry;
-  /** Known relaxations; default: core's (`ste`, `binary-relax`, `dqa`). */
+  /** Known relaxations; default: core's (`ste`, `binary-relax`, `dqa`, `qnet`). */
   relaxations?: Registry<Relaxation<never>>;
 }
 
@@ -222,6 +222,16 @@ function checkTensorQuant(
       }
     }
   }
+  if (tq.relaxation === 'qnet') {
+    tq.quantizers.forEach((q, i) => {
+      if (registries.quantizers.has(q.id) && registries.quantizers.get(q.id).identity) {
+        add(
+          [...path, 'quantizers', i, 'id'],
+          `relaxation 'qnet' steps between a quantizer's levels; '${q.id}' is the identity and has none`,
+        );
+      }
+    });
+  }
   if (tq.relaxation === 'dqa' && K > 0) {
     const dqa = cfg.relaxation.dqa;
     if (dqa.g && dqa.g.length !== K) {
@@ -242,7 +252,7 @@ function checkTensorQuant(
 /**
  * The full schema for a given set of registries: the structural schema plus the checks that need
  * the registries (known ids, accepted bits, K per relaxation, sorted bitwidths) and the cross-field
- * rules (T(B) < T0, g strictly increasing, milestones increasing).
+ * rules (DQA's T(B) < T0, qnet's T(B) > T0, g strictly increasing, milestones increasing).
  */
 export function createConfigSchema(registries: ConfigRegistries) {
   return configSchema.superRefine((cfg, ctx) => {
@@ -253,6 +263,13 @@ export function createConfigSchema(registries: ConfigRegistries) {
       add(
         ['relaxation', 'dqa', 'temperature', 'tEnd'],
         `T(B) = ${t.tEnd} must be below T0 = ${t.t0}: DQA cools down`,
+      );
+    }
+    const qt = cfg.relaxation.qnet.temperature;
+    if (qt.tEnd !== 'auto' && !(qt.tEnd > qt.t0)) {
+      add(
+        ['relaxation', 'qnet', 'temperature', 'tEnd'],
+        `T(B) = ${qt.tEnd} must be above T0 = ${qt.t0}: Quantization Networks sharpen (T rises), or use 'auto'`,
       );
     }
     const g = cfg.relaxation.dqa.g;

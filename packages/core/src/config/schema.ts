@@ -22,7 +22,7 @@ export const quantizerRefSchema = z.strictObject({
 
 /** How one tensor kind (weights or activations) is quantized. */
 export const tensorQuantSchema = z.strictObject({
-  /** `ste` (one quantizer), `binary-relax`, `dqa`, or a registered relaxation. */
+  /** `ste` (one quantizer), `binary-relax`, `dqa`, `qnet`, or a registered relaxation. */
   relaxation: z.string().min(1),
   /** Q_1 … Q_K, sorted by bitwidth; Q_1 is what the model is finally quantized to. */
   quantizers: z.array(quantizerRefSchema),
@@ -53,6 +53,25 @@ export const binaryRelaxConfigSchema = z.strictObject({
   schedule: z.enum(['literal', 'scaled']).default('literal'),
   growth: z.number().gt(1).default(1.02),
   refEpochs: z.number().int().positive().default(300),
+});
+
+export const qnetTemperatureConfigSchema = z.strictObject({
+  /** How T rises from t0 to tEnd over the run: linear or exponential in the step. */
+  shape: z.enum(['linear', 'exponential']).default('linear'),
+  /** T(0); Quantization Networks start at 1. */
+  t0: z.number().positive().default(1),
+  /**
+   * T(B), above t0; `auto`: 2·ln((1 − ε)/ε)/h (h the smallest step height in mean gaps, 1 for
+   * uniform levels), so every sigmoid is within ε of its step half-way between thresholds and
+   * the soft and hard quantizers agree on the final model (≈ 13.8 for ε = 10⁻³).
+   */
+  tEnd: z.union([z.literal('auto'), z.number().positive()]).default('auto'),
+});
+
+export const qnetConfigSchema = z.strictObject({
+  temperature: qnetTemperatureConfigSchema.default({ shape: 'linear', t0: 1, tEnd: 'auto' }),
+  /** ε of the `auto` end temperature: how close to a unit step each sigmoid ends. */
+  epsilon: z.number().gt(0).lt(0.5).default(1e-3),
 });
 
 export const layerOverrideSchema = z.strictObject({
@@ -177,6 +196,11 @@ export const configSchema = z.strictObject({
         growth: 1.02,
         refEpochs: 300,
       }),
+      /** Quantization Networks (`qnet`): the rising sigmoid temperature. */
+      qnet: qnetConfigSchema.default({
+        temperature: { shape: 'linear', t0: 1, tEnd: 'auto' },
+        epsilon: 1e-3,
+      }),
     })
     .default({
       dqa: {
@@ -186,6 +210,7 @@ export const configSchema = z.strictObject({
         normalize: true,
       },
       binaryRelax: { schedule: 'literal', growth: 1.02, refEpochs: 300 },
+      qnet: { temperature: { shape: 'linear', t0: 1, tEnd: 'auto' }, epsilon: 1e-3 },
     }),
 });
 
@@ -197,5 +222,6 @@ export type TensorQuantConfig = z.output<typeof tensorQuantSchema>;
 export type QuantizerRefConfig = z.output<typeof quantizerRefSchema>;
 export type DqaRelaxationConfig = z.output<typeof dqaConfigSchema>;
 export type BinaryRelaxConfig = z.output<typeof binaryRelaxConfigSchema>;
+export type QnetConfig = z.output<typeof qnetConfigSchema>;
 export type LearningRateConfig = z.output<typeof learningRateConfigSchema>;
 export type LayerOverrideConfig = z.output<typeof layerOverrideSchema>;

@@ -6,6 +6,7 @@ import {
   binaryRelaxOmegaScaled,
   binaryRelaxWeights,
 } from '../math/binary-relax.js';
+import { qnetGrad, qnetSteps, qnetValue } from '../math/qnet.js';
 import {
   acceptsBits,
   type Granularity,
@@ -16,6 +17,7 @@ import type { QuantizerRegistry } from '../quantizer/registry.js';
 import { Random } from '../random.js';
 import { binaryRelaxRelaxation } from '../relaxation/binary-relax.js';
 import { dqaRelaxation, dqaTemperature } from '../relaxation/dqa.js';
+import { qnetRelaxation, qnetTemperature } from '../relaxation/qnet.js';
 import type { LayerQuantizer, StepInfo } from '../relaxation/relaxation.js';
 import { steRelaxation } from '../relaxation/ste.js';
 import { drawInput, type OpCase, opCases } from './cases.js';
@@ -531,6 +533,59 @@ export function describeBackendConformance(options: ConformanceOptions): void {
           });
           expectClose(gAlpha, numeric, tol.gradRtol, tol.gradAtol, 'dL/dα');
           expect(Math.max(...Array.from(gAlpha, Math.abs))).toBeGreaterThan(1e-3);
+        } finally {
+          b.dispose(w);
+          rq.dispose();
+        }
+      });
+
+      it('qnet: sum of sigmoids, hard steps on 2ⁿ levels, gradients through the sigmoids', () => {
+        const x = drawInput({ shape }, rng);
+        const r = drawInput({ shape }, rng);
+        // A moderate temperature (T = 2 half-way through the run) keeps the sigmoids smooth.
+        const o = { temperature: { shape: 'linear' as const, t0: 1, tEnd: 3 }, epsilon: 1e-3 };
+        const qstep: StepInfo = { step: 50, totalSteps: 100, stepsPerEpoch: 10 };
+        const T = qnetTemperature(qstep, o);
+        const rq = qnetRelaxation.create(b, uniqueName('qnet'), [qs[0]!], o);
+        const [alpha, beta] = rq.variables as Variable[];
+        const a0 = 1.2;
+        const b0 = 0.9;
+        b.tidy(() => alpha!.assign(b.scalar(a0)));
+        b.tidy(() => beta!.assign(b.scalar(b0)));
+        const steps = qnetSteps(conformanceQuantizer.levels(x, 2)[0]!);
+        const w = b.variable(
+          b.tidy(() => b.tensor(x, shape)),
+          { name: uniqueName('qnet-w') },
+        );
+        const loss = () => b.sum(b.mul(rq.forward(w, qstep), b.tensor(r, shape)));
+        try {
+          const got = b.tidy(() => b.readSync(rq.forward(w, qstep)));
+          const want = Array.from(x, (v) => qnetValue(v, steps, a0, b0, T));
+          expectClose(got, want, 1e-4, 1e-5, 'qnet forward');
+          b.tidy(() => alpha!.assign(b.scalar(1)));
+          b.tidy(() => beta!.assign(b.scalar(1)));
+          const hard = b.tidy(() => b.readSync(rq.hard(w)));
+          expectClose(hard, refQ(x, 0), 1e-5, 1e-5, 'qnet hard (α = β = 1: Q_1 itself)');
+          expect(new Set(hard).size).toBeLessThanOrEqual(4);
+          b.tidy(() => alpha!.assign(b.scalar(a0)));
+          b.tidy(() => beta!.assign(b.scalar(b0)));
+          const { value, grads } = b.valueAndGrads(loss, [w, alpha!, beta!]);
+          const [gW, gA, gB] = grads.map((g) => b.readSync(g));
+          b.dispose([value, ...grads]);
+          // dL/dw through the sigmoids (the calibration max|x| is a constant, as in the plugins).
+          const wantW = Array.from(x, (v, i) => r[i]! * qnetGrad(v, steps, a0, b0, T).dx);
+          expectClose(gW!, wantW, 1e-3, 1e-5, 'qnet dL/dw');
+          const numeric = (v: Variable, v0: number) => {
+            const f = (d: number) => {
+              b.tidy(() => v.assign(b.scalar(v0 + d)));
+              return b.tidy(() => b.readSync(loss())[0]!);
+            };
+            const d = (f(tol.eps) - f(-tol.eps)) / (2 * tol.eps);
+            b.tidy(() => v.assign(b.scalar(v0)));
+            return d;
+          };
+          expectClose(gA!, [numeric(alpha!, a0)], tol.gradRtol, tol.gradAtol, 'qnet dL/dα');
+          expectClose(gB!, [numeric(beta!, b0)], tol.gradRtol, tol.gradAtol, 'qnet dL/dβ');
         } finally {
           b.dispose(w);
           rq.dispose();

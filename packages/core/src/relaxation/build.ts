@@ -23,8 +23,11 @@ export interface BuildRelaxedOptions {
   relaxations?: Registry<Relaxation<never>>;
   /** Creates the trainable variables (default: backend variables). */
   makeVariable?: VariableFactory;
-  /** Relaxation hyperparameters (the config's `relaxation` section). */
-  relaxationConfig?: DqaConfig['relaxation'];
+  /**
+   * Relaxation hyperparameters (the config's `relaxation` section); a section left out takes the
+   * relaxation's defaults.
+   */
+  relaxationConfig?: Partial<DqaConfig['relaxation']>;
 }
 
 /**
@@ -72,7 +75,9 @@ export function createRelaxedQuantizer(
         ? o.relaxationConfig?.dqa
         : relax.id === 'binary-relax'
           ? o.relaxationConfig?.binaryRelax
-          : undefined;
+          : relax.id === 'qnet'
+            ? o.relaxationConfig?.qnet
+            : undefined;
     return (relax as Relaxation<unknown>).create(
       b,
       o.name,

@@ -1,5 +1,6 @@
 // Data sets of @dqa/models: the browser-safe half, then the Node-only loaders.
-export * from './browser.js';
+
 // Node-only (node:fs, node:zlib, …): loaders that read files, the cache folder, `loadDataset`;
 // the package exports them as `@dqa/models/node`.
 export * from '../node.js';
+export * from './browser.js';
