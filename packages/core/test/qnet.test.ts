@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { conformanceQuantizer } from '../src/conformance/index.js';
 import {
   type Backend,
-  type Checkpoint,
   ConfigError,
   createQuantizerRegistry,
   createReferenceBackend,
@@ -31,6 +30,7 @@ import {
 } from '../src/index.js';
 import { blobs } from './blobs.js';
 import { fakeMinmax, fakeQuantizers } from './fake-plugins.js';
+import { expectResumeBitForBit } from './resume.js';
 
 /** Fixed levels −0.6, −0.2, 0.2, 0.6 whatever x is: finite differences see no recalibration. */
 const fixedLevels = defineQuantizer({
@@ -576,28 +576,6 @@ describe('training with qnet', () => {
   });
 
   it('resumes from a checkpoint bit for bit (no hidden calibration state)', async () => {
-    const straight = createReferenceBackend();
-    const full = await train(straight, mlp(straight, 2), blobs(straight), {
-      ...trainOptions,
-      epochs: 4,
-    });
-    const first = createReferenceBackend();
-    let saved: Checkpoint | undefined;
-    await train(first, mlp(first, 2), blobs(first), {
-      ...trainOptions,
-      epochs: 4,
-      onEvent: (e) => {
-        if (e.type === 'checkpoint' && e.checkpoint.epoch === 2)
-          saved = structuredClone(e.checkpoint);
-      },
-      shouldStop: () => saved !== undefined,
-    });
-    const second = createReferenceBackend();
-    const resumed = await train(second, mlp(second, 777), blobs(second), {
-      ...trainOptions,
-      epochs: 4,
-      resume: saved!,
-    });
-    expect(resumed.checkpoint.variables).toEqual(full.checkpoint.variables);
+    await expectResumeBitForBit(mlp, trainOptions);
   });
 });

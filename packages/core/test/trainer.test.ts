@@ -16,6 +16,7 @@ import {
 } from '../src/index.js';
 import { blobs } from './blobs.js';
 import { fakeQuantizers } from './fake-plugins.js';
+import { expectResumeBitForBit } from './resume.js';
 
 const quantizers = fakeQuantizers();
 
@@ -142,33 +143,7 @@ describe('train', async () => {
   });
 
   it('resumes from a checkpoint bit for bit', async () => {
-    const straight = createReferenceBackend();
-    const full = await train(straight, mlp(straight, 2), blobs(straight), {
-      ...options,
-      epochs: 4,
-    });
-
-    const first = createReferenceBackend();
-    let saved: Checkpoint | undefined;
-    await train(first, mlp(first, 2), blobs(first), {
-      ...options,
-      epochs: 4,
-      onEvent: (e) => {
-        if (e.type === 'checkpoint' && e.checkpoint.epoch === 2)
-          saved = structuredClone(e.checkpoint);
-      },
-      shouldStop: () => saved !== undefined,
-    });
-    expect(saved?.epoch).toBe(2);
-    const second = createReferenceBackend();
-    const resumed = await train(second, mlp(second, 777), blobs(second), {
-      ...options,
-      epochs: 4,
-      resume: saved!,
-    });
-    expect(resumed.checkpoint.step).toBe(full.checkpoint.step);
-    expect(resumed.checkpoint.variables).toEqual(full.checkpoint.variables);
-    expect(resumed.checkpoint.optimizer).toEqual(full.checkpoint.optimizer);
+    await expectResumeBitForBit((b, seed) => mlp(b, seed), options);
   });
 
   it('stops between steps when asked, with a checkpoint of exactly there', async () => {
