@@ -180,6 +180,23 @@ describe('dqa train', () => {
     expect(r.stderr).toContain(message);
   });
 
+  it('names a truncated or wrongly sized CIFAR file and what it expected', async () => {
+    const root = join(tmp.path, 'cifar-10-batches-bin');
+    await mkdir(root, { recursive: true });
+    // Whole records (1 label byte + 3072 pixel bytes) in every file but one.
+    const record = Buffer.alloc(3073, 7);
+    for (const f of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'test_batch'])
+      await writeFile(join(root, `${f}.bin`), Buffer.concat([record, record]));
+    await writeFile(
+      join(root, 'data_batch_5.bin'),
+      Buffer.concat([record, record.subarray(0, 100)]),
+    );
+    const r = await run('train', '--data', 'cifar10', '--data-root', tmp.path, '--no-progress');
+    expect(r.code).toBe(EXIT_FAILURE);
+    expect(r.stderr).toContain(join(root, 'data_batch_5.bin'));
+    expect(r.stderr).toMatch(/3073/);
+  });
+
   it('refuses a config file with an unknown key, naming the key and the file', async () => {
     const file = join(tmp.path, 'bad.yaml');
     await writeFile(
