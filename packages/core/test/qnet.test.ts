@@ -30,6 +30,7 @@ import {
 } from '../src/index.js';
 import { blobs } from './blobs.js';
 import { fakeMinmax, fakeQuantizers } from './fake-plugins.js';
+import { quantizedMlp } from './mlp.js';
 import { expectResumeBitForBit } from './resume.js';
 
 /** Fixed levels −0.6, −0.2, 0.2, 0.6 whatever x is: finite differences see no recalibration. */
@@ -511,38 +512,14 @@ describe('qnet configuration', () => {
   });
 });
 
-/** The 4 → 8 → 3 MLP of trainer.test.ts with both weight matrices through qnet (min-max 2 bit). */
+/** The test MLP with both weight matrices through qnet (min-max 2 bit). */
 function mlp(b: Backend, seed: number): TrainableModel {
-  const rng = new Random(seed);
-  const cfg = parseConfig({ ...base, quantization: { weights: spec2 } }, registries);
-  const v = (name: string, values: Float32Array, shape: number[]): Variable =>
-    b.tidy(() => b.variable(b.tensor(values, shape), { name }));
-  const w1 = v('fc1/kernel', rng.normalArray(32, 0, 0.5), [4, 8]);
-  const b1 = v('fc1/bias', new Float32Array(8), [8]);
-  const w2 = v('fc2/kernel', rng.normalArray(24, 0, 0.5), [8, 3]);
-  const b2 = v('fc2/bias', new Float32Array(3), [3]);
-  const rq = (name: string) =>
-    createRelaxedQuantizer(b, cfg.quantization.weights!, {
-      name,
-      rank: 2,
-      target: 'weights',
-      quantizers,
-      relaxationConfig: cfg.relaxation,
-    });
-  const q1 = rq('fc1/weights');
-  const q2 = rq('fc2/weights');
-  return {
-    variables: [w1, b1, w2, b2, ...q1.variables, ...q2.variables],
-    decayVariables: [w1, w2],
-    quantizers: [q1, q2],
-    weightCount: 67,
-    forward: (x, ctx) =>
-      b.tidy(() => {
-        const k1 = ctx.hard ? q1.hard(w1) : q1.forward(w1, ctx.step);
-        const k2 = ctx.hard ? q2.hard(w2) : q2.forward(w2, ctx.step);
-        return b.add(b.matMul(b.relu(b.add(b.matMul(x, k1), b1)), k2), b2);
-      }),
-  };
+  return quantizedMlp(
+    b,
+    seed,
+    parseConfig({ ...base, quantization: { weights: spec2 } }, registries),
+    quantizers,
+  );
 }
 const spec2 = { relaxation: 'qnet', quantizers: [{ id: 'minmax', bits: 2 }] };
 

@@ -3,26 +3,22 @@ import {
   type Backend,
   type Checkpoint,
   createReferenceBackend,
-  createRelaxedQuantizer,
   learningRate,
   parseConfig,
-  Random,
-  type RelaxedQuantizer,
   Sgd,
   type TrainableModel,
   type TrainEvent,
   train,
-  type Variable,
 } from '../src/index.js';
 import { blobs } from './blobs.js';
 import { fakeQuantizers } from './fake-plugins.js';
+import { quantizedMlp } from './mlp.js';
 import { expectResumeBitForBit } from './resume.js';
 
 const quantizers = fakeQuantizers();
 
-/** A 4 → 8 → 3 MLP whose two weight matrices go through DQA 2/4/8-bit (fake min-max). */
+/** The test MLP with both weight matrices through DQA 2/4/8-bit (fake min-max). */
 function mlp(b: Backend, seed: number, lambda = 1): TrainableModel {
-  const rng = new Random(seed);
   const cfg = parseConfig(
     {
       model: { name: 'mlp' },
@@ -41,35 +37,7 @@ function mlp(b: Backend, seed: number, lambda = 1): TrainableModel {
     },
     { quantizers },
   );
-  const v = (name: string, values: Float32Array, shape: number[]): Variable =>
-    b.tidy(() => b.variable(b.tensor(values, shape), { name }));
-  const w1 = v('fc1/kernel', rng.normalArray(32, 0, 0.5), [4, 8]);
-  const b1 = v('fc1/bias', new Float32Array(8), [8]);
-  const w2 = v('fc2/kernel', rng.normalArray(24, 0, 0.5), [8, 3]);
-  const b2 = v('fc2/bias', new Float32Array(3), [3]);
-  const rq = (name: string): RelaxedQuantizer =>
-    createRelaxedQuantizer(b, cfg.quantization.weights!, {
-      name,
-      rank: 2,
-      target: 'weights',
-      quantizers,
-      relaxationConfig: cfg.relaxation,
-    });
-  const q1 = rq('fc1/weights');
-  const q2 = rq('fc2/weights');
-  return {
-    variables: [w1, b1, w2, b2, ...q1.variables, ...q2.variables],
-    decayVariables: [w1, w2],
-    quantizers: [q1, q2],
-    weightCount: 32 + 8 + 24 + 3,
-    forward: (x, ctx) =>
-      b.tidy(() => {
-        const k1 = ctx.hard ? q1.hard(w1) : q1.forward(w1, ctx.step);
-        const k2 = ctx.hard ? q2.hard(w2) : q2.forward(w2, ctx.step);
-        const h = b.relu(b.add(b.matMul(x, k1), b1));
-        return b.add(b.matMul(h, k2), b2);
-      }),
-  };
+  return quantizedMlp(b, seed, cfg, quantizers);
 }
 
 const options = {
