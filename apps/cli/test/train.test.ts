@@ -118,6 +118,32 @@ describe('dqa train', () => {
     expect(again.stderr).toMatch(/already holds a run/);
   }, 120_000);
 
+  it('--method qnet trains Quantization Networks and reports its rising temperature', async () => {
+    const out = join(tmp.path, 'qnet');
+    const r = await run('train', ...quick, '--method', 'qnet', '--threads', '1', '--out', out);
+    expect(r.code).toBe(EXIT_OK);
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(config.quantization.weights).toEqual({
+      relaxation: 'qnet',
+      quantizers: [{ id: 'minmax', bits: 2, granularity: 'tensor', channelAxis: -1 }],
+    });
+    const metrics = await lines(join(out, 'metrics.jsonl'));
+    const end = metrics.at(-1)!;
+    // Far above chance after 32 steps, and the hard 2-bit model keeps most of it.
+    expect(end.relaxedAccuracy as number).toBeGreaterThan(0.5);
+    expect(end.hardAccuracy as number).toBeGreaterThan(0.4);
+    // The soft quantization curves of every quantized layer, as DQA's (Fig. 3b).
+    const curves = await lines(join(out, 'quantization.jsonl'));
+    expect(curves.length).toBeGreaterThan(2);
+    const report = await readFile(join(out, 'report.md'), 'utf8');
+    expect(report).toContain('Quantization Networks: temperature linear T0 = 1 → T(B) = auto');
+    expect(r.stderr).toMatch(/ T 1\.000 /);
+    const e = await run('eval', out);
+    expect(e.code).toBe(EXIT_OK);
+    const evalJson = JSON.parse(await readFile(join(out, 'eval.json'), 'utf8'));
+    expect(evalJson.hard.accuracy).toBeCloseTo(end.hardAccuracy as number, 10);
+  }, 120_000);
+
   it('Ctrl-C stops with a checkpoint; --resume continues bit for bit (two threads)', async () => {
     const straight = join(tmp.path, 'straight');
     const a = await run('train', ...quick, '--threads', '2', '--out', straight);

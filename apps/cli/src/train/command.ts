@@ -15,6 +15,7 @@ import {
   DqaError,
   evaluate,
   parseConfig,
+  qnetTemperature,
   temperatureAt,
   train,
 } from '@dqa/core';
@@ -156,18 +157,21 @@ async function trainRun(r: {
   model: BuiltModel;
 }): Promise<void> {
   const { config, dir, resume, opts, io, argv, backend, threads, data, model } = r;
-  const tempAt = (step: number) => {
-    const dqa = config.relaxation.dqa;
-    const uses = [config.quantization.weights, config.quantization.activations].some(
-      (q) => q?.relaxation === 'dqa',
+  const totalSteps = data.stepsPerEpoch * config.training.epochs;
+  const uses = (id: string) =>
+    [config.quantization.weights, config.quantization.activations].some(
+      (q) => q?.relaxation === id,
     );
-    return uses
-      ? temperatureAt(step, {
-          ...dqa.temperature,
-          steps: data.stepsPerEpoch * config.training.epochs,
-        })
-      : undefined;
-  };
+  // The progress line's T: DQA's falling temperature, or qnet's rising one (uniform levels).
+  const tempAt = (step: number) =>
+    uses('dqa')
+      ? temperatureAt(step, { ...config.relaxation.dqa.temperature, steps: totalSteps })
+      : uses('qnet')
+        ? qnetTemperature(
+            { step, totalSteps, stepsPerEpoch: data.stepsPerEpoch },
+            config.relaxation.qnet,
+          )
+        : undefined;
   const recorder = createRunRecorder(dir, {
     config,
     ...(resume ? { resume } : {}),

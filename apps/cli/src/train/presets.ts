@@ -5,8 +5,8 @@ import type { DqaConfigInput } from '@dqa/core';
  * configuration; a config file replaces it; flags override either.
  */
 
-export type Method = 'fp' | 'ste' | 'br' | 'br-mix' | 'dqa';
-export const methods: readonly Method[] = ['fp', 'ste', 'br', 'br-mix', 'dqa'];
+export type Method = 'fp' | 'ste' | 'br' | 'br-mix' | 'dqa' | 'qnet';
+export const methods: readonly Method[] = ['fp', 'ste', 'br', 'br-mix', 'dqa', 'qnet'];
 
 export const methodDescriptions: Record<Method, string> = {
   fp: 'float32 training, no quantization',
@@ -14,6 +14,7 @@ export const methodDescriptions: Record<Method, string> = {
   br: "Binary-Relax with the paper's original pair: the low-bit quantizer and full precision",
   'br-mix': "Binary-Relax over DQA's mixture (eq. 8: ω from 1, ×1.02 per epoch)",
   dqa: 'DNN Quantization with Attention over the mixture (softmax(α/T), λ·gᵀa/S)',
+  qnet: 'Quantization Networks: Q_1 as a sum of sigmoids whose temperature rises to a hard step',
 };
 
 /** Weight quantizers with a mixture defined by the paper (Tables 1–4). */
@@ -106,16 +107,18 @@ export function quantizationFor(c: MethodChoice): NonNullable<DqaConfigInput['qu
         return { relaxation: 'binary-relax', quantizers: mixture(c.quantizer, c.bits) };
       case 'dqa':
         return { relaxation: 'dqa', quantizers: mixture(c.quantizer, c.bits) };
+      case 'qnet':
+        return { relaxation: 'qnet', quantizers: [lowBit(c.quantizer, c.bits)] };
     }
   })();
   const pact = (bits: number) => ({ id: 'pact', bits });
   const activations =
     !c.activations || c.method === 'fp'
       ? null
-      : c.method === 'ste'
+      : c.method === 'ste' || c.method === 'br'
         ? { relaxation: 'ste', quantizers: [pact(c.activationBits)] }
-        : c.method === 'br'
-          ? { relaxation: 'ste', quantizers: [pact(c.activationBits)] }
+        : c.method === 'qnet'
+          ? { relaxation: 'qnet', quantizers: [pact(c.activationBits)] }
           : {
               relaxation: c.method === 'dqa' ? 'dqa' : 'binary-relax',
               quantizers: [

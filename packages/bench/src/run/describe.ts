@@ -58,7 +58,15 @@ export function describeTensorQuant(q: TensorQuantConfig | null): string {
 }
 
 export function relaxationLabel(id: string): string {
-  return id === 'dqa' ? 'DQA' : id === 'ste' ? 'STE' : id === 'binary-relax' ? 'BR' : id;
+  return id === 'dqa'
+    ? 'DQA'
+    : id === 'ste'
+      ? 'STE'
+      : id === 'binary-relax'
+        ? 'BR'
+        : id === 'qnet'
+          ? 'QN'
+          : id;
 }
 
 /** The method in a few words: weights, then activations when quantized. */

@@ -88,6 +88,13 @@ function configLines(c: DqaConfig, run: RunData): string[] {
       `- Binary-Relax: ω schedule ${br.schedule}, growth ${g(br.growth)}${br.schedule === 'scaled' ? ` over ${br.refEpochs} reference epochs` : ''}`,
     );
   }
+  if (uses('qnet')) {
+    const qn = c.relaxation.qnet;
+    const t = qn.temperature;
+    lines.push(
+      `- Quantization Networks: temperature ${t.shape} T0 = ${g(t.t0)} → T(B) = ${t.tEnd === 'auto' ? `auto (sigmoids within ε = ${g(qn.epsilon)} of unit steps half-way between thresholds)` : g(t.tEnd)}; learnable α, β per layer; hard unit steps after training`,
+    );
+  }
   const steps =
     run.run.totalSteps !== undefined
       ? ` (${run.run.stepsPerEpoch} steps each, ${run.run.totalSteps} in all)`
