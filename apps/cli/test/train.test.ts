@@ -137,6 +137,15 @@ describe('dqa train', () => {
     expect(curves.length).toBeGreaterThan(2);
     const report = await readFile(join(out, 'report.md'), 'utf8');
     expect(report).toContain('Quantization Networks: temperature linear T0 = 1 → T(B) = auto');
+    expect(report).toContain('relaxed accuracy');
+    expect(report).toContain('the sigmoid quantizers at the final temperature');
+    // One quantizer per layer: no attention plot, no attention in the progress line.
+    expect(report).toContain('there is no attention to show');
+    expect((await readdir(join(out, 'plots'))).sort()).toEqual([
+      'quantization.svg',
+      'training.svg',
+    ]);
+    expect(r.stderr).not.toMatch(/conv1 2b:/);
     expect(r.stderr).toMatch(/ T 1\.000 /);
     const e = await run('eval', out);
     expect(e.code).toBe(EXIT_OK);

@@ -20,7 +20,8 @@ function attentionSummary(
   layers: readonly LayerAttentionEvent[] | undefined,
   bits: (name: string) => number[] | undefined,
 ): string {
-  if (!layers?.length) return '';
+  // Layers with one quantizer (STE, qnet) have nothing to attend to.
+  if (!layers?.some((l) => l.a.length > 1)) return '';
   const pick = layers.length > 2 ? [layers[0]!, layers.at(-1)!] : layers;
   return pick
     .map((l) => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DqaConfig, resolveLayerQuantization, type TensorQuantConfig } from '@dqa/core';
+import type { RunData } from './read-run.js';
 
 /** Bitwidths and quantizer ids of a relaxed quantizer's Q_1 … Q_K (Q_1 first). */
 export interface LayerQuantizerInfo {
@@ -116,4 +117,9 @@ export function formatCommand(command: string | readonly string[]): string {
   return command
     .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
     .join(' ');
+}
+
+/** Whether any layer mixes more than one quantizer (so attention means something). */
+export function hasMixtures(run: RunData): boolean {
+  return run.attention.some((r) => r.layers.some((l) => l.a.length > 1));
 }

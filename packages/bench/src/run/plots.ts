@@ -2,7 +2,7 @@ import { ArgumentError } from '@dqa/core';
 import type { TopLevelSpec } from 'vega-lite';
 import type { DataRow } from '../plot/line-chart.js';
 import { plotConfig } from '../plot/theme.js';
-import { describeMethod, quantizerLabels, usesDqa } from './describe.js';
+import { describeMethod, hasMixtures, quantizerLabels, usesDqa } from './describe.js';
 import type { RunData } from './read-run.js';
 
 /**
@@ -70,7 +70,8 @@ export interface AttentionPlotOptions {
  * bits; shared axes; the temperature T(b) (log scale) in a strip above.
  */
 export function attentionSpec(run: RunData, o: AttentionPlotOptions = {}): TopLevelSpec | null {
-  if (run.attention.length === 0) return null;
+  // Nothing to plot without a layer that mixes quantizers (STE, qnet: a_1 = 1 throughout).
+  if (!hasMixtures(run)) return null;
   const x = xAxis(run);
   const maxPoints = o.maxPoints ?? 400;
   if (!(Number.isInteger(maxPoints) && maxPoints >= 2))

@@ -2,7 +2,7 @@ import { basename, join } from 'node:path';
 import type { DqaConfig, LearningRateConfig, TensorQuantConfig } from '@dqa/core';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { type WrittenPlot, writePlot } from '../plot/render.js';
-import { describeMethod, quantizerLabels, relaxationLabel } from './describe.js';
+import { describeMethod, hasMixtures, quantizerLabels, relaxationLabel } from './describe.js';
 import { runFiles } from './layout.js';
 import {
   type AttentionPlotOptions,
@@ -109,6 +109,22 @@ function configLines(c: DqaConfig, run: RunData): string[] {
   return lines;
 }
 
+/** What "relaxed" means for the relaxations a run uses. */
+function relaxedMeaning(c: DqaConfig): string {
+  const q = c.quantization;
+  const kinds = new Set(
+    [q.weights, q.activations, ...q.overrides.flatMap((o) => [o.weights, o.activations])].flatMap(
+      (t) => (t ? [t.relaxation] : []),
+    ),
+  );
+  const parts: string[] = [];
+  if (kinds.has('dqa') || kinds.has('binary-relax')) parts.push('the mixture Σ a_k Q_k as trained');
+  if (kinds.has('qnet')) parts.push('the sigmoid quantizers at the final temperature');
+  if (kinds.has('ste'))
+    parts.push('the straight-through quantizers (the same forward as the hard model)');
+  return parts.join('; ') || 'the model as trained';
+}
+
 function describeMethodOf(q: TensorQuantConfig): string {
   return `${relaxationLabel(q.relaxation)} ${q.quantizers.map((r) => (r.id === 'fp' ? 'FP' : `${r.bits}-bit ${r.id}`)).join('/')}`;
 }
@@ -153,7 +169,7 @@ export function runReportMarkdown(
   } else if (run.end && quantized) {
     lines.push(
       `- **hard accuracy ${pct(run.end.hardAccuracy)}**: every quantizer collapsed to its Q_1 (the low-bit model)`,
-      `- relaxed accuracy ${pct(run.end.relaxedAccuracy)}: the mixture Σ a_k Q_k as trained`,
+      `- relaxed accuracy ${pct(run.end.relaxedAccuracy)}: ${relaxedMeaning(c)}`,
     );
   } else if (run.end) {
     lines.push(`- **test accuracy ${pct(run.end.relaxedAccuracy)}** (float)`);
@@ -203,7 +219,11 @@ export function runReportMarkdown(
 
   const last = run.attention.at(-1);
   lines.push('', '## Attention per layer', '');
-  if (last) {
+  if (last && !hasMixtures(run)) {
+    lines.push(
+      'Every quantized layer has a single quantizer (STE, Quantization Networks): there is no attention to show.',
+    );
+  } else if (last) {
     lines.push(
       `${run.end && !run.end.stopped ? 'Final' : 'Latest'} mixing weights a_k (Q_1 first) at step ${last.step}${last.temperature !== undefined ? `, T = ${g(last.temperature)}` : ''}. ` +
         '"Settled on" is the quantizer with the largest a_k; after training every layer is collapsed to Q_1 ' +
