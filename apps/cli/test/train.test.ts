@@ -136,7 +136,7 @@ describe('dqa train', () => {
     const curves = await lines(join(out, 'quantization.jsonl'));
     expect(curves.length).toBeGreaterThan(2);
     const report = await readFile(join(out, 'report.md'), 'utf8');
-    expect(report).toContain('Quantization Networks: temperature linear T0 = 1 → T(B) = auto');
+    expect(report).toContain('Quantization Networks: temperature exponential T0 = 1 → T(B) = auto = 138.1');
     expect(report).toContain('relaxed accuracy');
     expect(report).toContain('the sigmoid quantizers at the final temperature');
     // One quantizer per layer: no attention plot, no attention in the progress line.

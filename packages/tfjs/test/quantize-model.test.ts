@@ -540,13 +540,18 @@ describe('quantizeModel with Quantization Networks (qnet)', () => {
     const events: TrainEvent[] = [];
     const result = await trainModel(backend, q.trainable(), data, {
       epochs: 2,
-      learningRate: { kind: 'constant', initial: 0.05 },
+      // The paper's schedule (÷10 at 1/3 and 2/3): T(B) ≈ 138 makes the sigmoids' slopes steep at
+      // the end, where a constant 0.05 diverged (measured with a linear T: NaN at step 36).
+      learningRate: { kind: 'step', initial: 0.05 },
       optimizer: { momentum: 0.9, weightDecay: 5e-4, nesterov: false },
       onEvent: (e) => events.push(e),
     });
     const epochs = events.filter((e) => e.type === 'epoch');
-    expect(epochs[1]!.testAccuracy).toBeGreaterThan(0.8);
-    expect(result.hardAccuracy).toBeGreaterThan(0.75);
+    // Measured: 73.4 % and 80.0 % after the two epochs (chance is 10 %), 79.6 % as the hard model:
+    // at T(B) the soft and hard quantizers agree, so the final 2-bit model keeps the accuracy.
+    expect(epochs[0]!.testAccuracy).toBeGreaterThan(0.6);
+    expect(epochs[1]!.testAccuracy).toBeGreaterThan(0.7);
+    expect(Math.abs(result.hardAccuracy - result.relaxedAccuracy)).toBeLessThan(0.02);
 
     // The soft quantization function of the first layer over training (the Fig. 3b events): it
     // starts smooth (T = 1) and ends close to its 4-level staircase (T(B) = auto).
@@ -564,10 +569,9 @@ describe('quantizeModel with Quantization Networks (qnet)', () => {
         f.q.length
       );
     };
-    // (Measured: 0.15 at T = 1 rising to 0.63 at T(B); the points left are those within ≈ 0.2 of a
-    // level gap from a threshold, where the sigmoid at T(B) = 13.8 has not yet reached its step.)
-    expect(nearLevels(curves.at(-1)!)).toBeGreaterThan(0.5);
-    expect(nearLevels(curves.at(-1)!)).toBeGreaterThan(nearLevels(curves[0]!) + 0.3);
+    // (Measured: 0.15 at T = 1, rising to 0.96 as T rises exponentially to T(B) ≈ 138.)
+    expect(nearLevels(curves.at(-1)!)).toBeGreaterThan(0.9);
+    expect(nearLevels(curves[0]!)).toBeLessThan(0.5);
     // Monotone in w (α, β > 0), as a quantizer must be.
     const last = curves.at(-1)!;
     for (let i = 1; i < last.q.length; i++)

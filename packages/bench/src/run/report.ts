@@ -1,5 +1,10 @@
 import { basename, join } from 'node:path';
-import type { DqaConfig, LearningRateConfig, TensorQuantConfig } from '@dqa/core';
+import {
+  type DqaConfig,
+  type LearningRateConfig,
+  qnetEndTemperature,
+  type TensorQuantConfig,
+} from '@dqa/core';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { type WrittenPlot, writePlot } from '../plot/render.js';
 import { describeMethod, hasMixtures, quantizerLabels, relaxationLabel } from './describe.js';
@@ -92,7 +97,7 @@ function configLines(c: DqaConfig, run: RunData): string[] {
     const qn = c.relaxation.qnet;
     const t = qn.temperature;
     lines.push(
-      `- Quantization Networks: temperature ${t.shape} T0 = ${g(t.t0)} → T(B) = ${t.tEnd === 'auto' ? `auto (sigmoids within ε = ${g(qn.epsilon)} of unit steps half-way between thresholds)` : g(t.tEnd)}; learnable α, β per layer; hard unit steps after training`,
+      `- Quantization Networks: temperature ${t.shape} T0 = ${g(t.t0)} → T(B) = ${t.tEnd === 'auto' ? `auto = ${g(qnetEndTemperature(qn))} (sigmoids within ε = ${g(qn.epsilon)} of unit steps beyond ${g(qn.band)} of a level gap from each threshold)` : g(t.tEnd)}; learnable α, β per layer; hard unit steps after training`,
     );
   }
   const steps =

@@ -57,21 +57,31 @@ export const binaryRelaxConfigSchema = z.strictObject({
 
 export const qnetTemperatureConfigSchema = z.strictObject({
   /** How T rises from t0 to tEnd over the run: linear or exponential in the step. */
-  shape: z.enum(['linear', 'exponential']).default('linear'),
+  // Exponential by default: with T(B) ≈ 138 a linear rise makes the sigmoids steep from early on
+  // and short runs diverge (measured: 32 steps of cnn-small on MNIST, 15.6 % linear vs 75.8 %
+  // exponential); exponential stays near 1 for most of the run and sharpens at the end.
+  shape: z.enum(['linear', 'exponential']).default('exponential'),
   /** T(0); Quantization Networks start at 1. */
   t0: z.number().positive().default(1),
   /**
-   * T(B), above t0; `auto`: 2·ln((1 − ε)/ε)/h (h the smallest step height in mean gaps, 1 for
-   * uniform levels), so every sigmoid is within ε of its step half-way between thresholds and
-   * the soft and hard quantizers agree on the final model (≈ 13.8 for ε = 10⁻³).
+   * T(B), above t0; `auto`: ln((1 − ε)/ε)/(band·h) (h the smallest step height in mean gaps, 1
+   * for uniform levels), so every sigmoid is within ε of its step except within band·h of its
+   * threshold, and the soft and hard quantizers agree on the final model (≈ 138 for ε = 10⁻³,
+   * band 0.05).
    */
   tEnd: z.union([z.literal('auto'), z.number().positive()]).default('auto'),
 });
 
 export const qnetConfigSchema = z.strictObject({
-  temperature: qnetTemperatureConfigSchema.default({ shape: 'linear', t0: 1, tEnd: 'auto' }),
+  temperature: qnetTemperatureConfigSchema.default({
+    shape: 'exponential',
+    t0: 1,
+    tEnd: 'auto',
+  }),
   /** ε of the `auto` end temperature: how close to a unit step each sigmoid ends. */
   epsilon: z.number().gt(0).lt(0.5).default(1e-3),
+  /** Half-width (in step heights) of the band around each threshold left soft by `auto`. */
+  band: z.number().gt(0).max(0.5).default(0.05),
 });
 
 export const layerOverrideSchema = z.strictObject({
@@ -198,8 +208,9 @@ export const configSchema = z.strictObject({
       }),
       /** Quantization Networks (`qnet`): the rising sigmoid temperature. */
       qnet: qnetConfigSchema.default({
-        temperature: { shape: 'linear', t0: 1, tEnd: 'auto' },
+        temperature: { shape: 'exponential', t0: 1, tEnd: 'auto' },
         epsilon: 1e-3,
+        band: 0.05,
       }),
     })
     .default({
@@ -210,7 +221,11 @@ export const configSchema = z.strictObject({
         normalize: true,
       },
       binaryRelax: { schedule: 'literal', growth: 1.02, refEpochs: 300 },
-      qnet: { temperature: { shape: 'linear', t0: 1, tEnd: 'auto' }, epsilon: 1e-3 },
+      qnet: {
+        temperature: { shape: 'exponential', t0: 1, tEnd: 'auto' },
+        epsilon: 1e-3,
+        band: 0.05,
+      },
     }),
 });
 

@@ -543,7 +543,11 @@ export function describeBackendConformance(options: ConformanceOptions): void {
         const x = drawInput({ shape }, rng);
         const r = drawInput({ shape }, rng);
         // A moderate temperature (T = 2 half-way through the run) keeps the sigmoids smooth.
-        const o = { temperature: { shape: 'linear' as const, t0: 1, tEnd: 3 }, epsilon: 1e-3 };
+        const o = {
+          temperature: { shape: 'linear' as const, t0: 1, tEnd: 3 },
+          epsilon: 1e-3,
+          band: 0.05,
+        };
         const qstep: StepInfo = { step: 50, totalSteps: 100, stepsPerEpoch: 10 };
         const T = qnetTemperature(qstep, o);
         const rq = qnetRelaxation.create(b, uniqueName('qnet'), [qs[0]!], o);

@@ -21,18 +21,24 @@ import {
 export interface QnetOptions {
   /**
    * T rises from t0 to tEnd over the run (linear or exponential in the step). `tEnd: 'auto'` is
-   * `qnetAutoTemperature(epsilon, h)`: the sigmoids are within ε of unit steps half-way between
-   * thresholds, so the soft and hard quantizers agree on the final model (≈ 13.8 for uniform
-   * levels and ε = 10⁻³; never below t0).
+   * `qnetAutoTemperature(epsilon, h, band)`: the sigmoids are within ε of unit steps everywhere
+   * but within `band`·h of a threshold, so the soft and hard quantizers agree on the final model
+   * (≈ 138 for uniform levels, ε = 10⁻³, band 0.05; never below t0).
    */
   temperature: { shape: RisingTemperatureShape; t0: number; tEnd: number | 'auto' };
   /** ε of the `auto` end temperature. */
   epsilon: number;
+  /**
+   * Half-width of the band around each threshold (in units of the smallest step height) inside
+   * which the `auto` end temperature may leave the sigmoids more than ε from their steps.
+   */
+  band: number;
 }
 
 export const defaultQnetOptions: QnetOptions = {
-  temperature: { shape: 'linear', t0: 1, tEnd: 'auto' },
+  temperature: { shape: 'exponential', t0: 1, tEnd: 'auto' },
   epsilon: 1e-3,
+  band: 0.05,
 };
 
 /**
@@ -42,7 +48,7 @@ export const defaultQnetOptions: QnetOptions = {
 export function qnetEndTemperature(o: QnetOptions, minHeight = 1): number {
   const t = o.temperature;
   if (t.tEnd !== 'auto') return t.tEnd;
-  return Math.max(qnetAutoTemperature(o.epsilon, minHeight), t.t0);
+  return Math.max(qnetAutoTemperature(o.epsilon, minHeight, o.band), t.t0);
 }
 
 /** The temperature T(b) at a step: a pure function of the step (and, for `auto`, the level set's shape). */
@@ -66,6 +72,7 @@ function checkOptions(name: string, o: QnetOptions): void {
   if (t.tEnd !== 'auto' && !(Number.isFinite(t.tEnd) && t.tEnd > t.t0))
     bad('temperature.tEnd', `must be 'auto' or a number above t0 = ${t.t0}, got ${t.tEnd}`);
   if (!(o.epsilon > 0 && o.epsilon < 0.5)) bad('epsilon', `must be in (0, 0.5), got ${o.epsilon}`);
+  if (!(o.band > 0 && o.band <= 0.5)) bad('band', `must be in (0, 0.5], got ${o.band}`);
 }
 
 /** Quantization Networks' steps of a tensor: one set per calibration group, padded to N steps. */
