@@ -1,3 +1,5 @@
+import type { Granularity, QuantizerPlugin } from '../quantizer/plugin.js';
+
 /**
  * The compute contract of DQA-TS. Models, quantizer plugins and relaxations are written against
  * this interface only; a concrete backend (@dqa/tfjs, @dqa/native-cpu, the reference backend in
@@ -220,6 +222,73 @@ export interface Backend {
   setThreads?(n: number): void;
   /** Releases everything the backend holds. */
   close?(): void;
+  /**
+   * Fused quantizer kernels: a quantizer with its calibration, or a K-way mixture with what its
+   * attention gradient needs, in one pass over the values instead of a chain of ops. `quantize`,
+   * the DQA and Binary-Relax mixtures and PACT use them where the backend has one for the
+   * plugin; where it has none (a third party's plugin) the plugin's own path runs.
+   */
+  readonly fusedQuantizers?: FusedQuantizers;
+}
+
+// ── fused quantizers (optional capability) ─────────────────────────────────────────────────
+
+/** One of a layer's quantizers as a fused kernel sees it. */
+export interface FusedQuantizerSpec {
+  /**
+   * The plugin itself. A backend recognises the plugins its kernels implement by their
+   * `reference` and `referenceGrad` functions, never by `id` alone: a third party's plugin may
+   * reuse an id with other semantics.
+   */
+  readonly plugin: QuantizerPlugin;
+  readonly bits: number;
+  readonly granularity: Granularity;
+  /** Non-negative channel axis, for per-channel granularity. */
+  readonly channelAxis: number;
+}
+
+/**
+ * Q(x) of one plugin, calibrated from x (min/max, SAWB's α*, E|x|, …) as its `reference` is, in
+ * one fused kernel. Nothing is recorded for autodiff: the caller wraps it in `customGrad`.
+ */
+export interface FusedQuantizer {
+  /** Q(x); `params` holds the plugin's learnable parameters (PACT's α) as scalar tensors. */
+  forward(x: Tensor, params: Readonly<Record<string, Tensor>>): Tensor;
+  /**
+   * The plugin's gradient rule: dL/dx and dL/d(each parameter, same shape) given dL/dQ. Absent
+   * when the rule is the straight-through estimator (dx = dy, no parameters); callers then use
+   * the kernel only for plugins whose `referenceGrad` is `straightThroughReferenceGrad`.
+   */
+  backward?(
+    x: Tensor,
+    dy: Tensor,
+    params: Readonly<Record<string, Tensor>>,
+  ): { dx: Tensor; params: Record<string, Tensor> };
+}
+
+/** What a fused mixture's forward pass gives. */
+export interface FusedMixtureResult {
+  /** Σ_k m_k · Q_k(x). */
+  value: Tensor;
+  /** Σ_i dy_i · Q_k(x)_i for each k (dL/dm_k), with the calibration of this forward pass. */
+  dots(dy: Tensor): number[];
+}
+
+/** Σ_k m_k · Q_k(x) over K straight-through quantizers, one pass over x (DQA eq. 1–3, BR eq. 8). */
+export interface FusedMixture {
+  /** The mixture for the mixing weights m (plain numbers, one per quantizer). */
+  forward(x: Tensor, weights: readonly number[]): FusedMixtureResult;
+}
+
+/** A backend's fused quantizer kernels (`Backend.fusedQuantizers`). */
+export interface FusedQuantizers {
+  /** The fused kernel of one quantizer, or `undefined` where the backend has none for it. */
+  quantizer(spec: FusedQuantizerSpec): FusedQuantizer | undefined;
+  /**
+   * A fused mixture of these quantizers (in order), or `undefined` unless the backend has a kernel
+   * for every one and every one is straight-through.
+   */
+  mixture(specs: readonly FusedQuantizerSpec[]): FusedMixture | undefined;
 }
 
 /** Normalises `n | [a, b]` to a pair. */

@@ -100,4 +100,57 @@ export interface Kernels<S> {
 
   /** Caps compute threads, where the engine has them. */
   setThreads?(n: number): void;
+
+  // ── optional fused kernels: `createTapeBackend` uses them where present, else composes ──
+  /** The gradient of relu in one pass: `dy · step(x)` (else `mul(dy, step(x))`). */
+  reluBackward?(dy: S, x: S, size: number): S;
+  /**
+   * Mean over the `rows` of −Σ labels · logSoftmax(logits), one value (else composed from
+   * reductions and elementwise kernels). Must come with `softmaxCrossEntropyBackward`.
+   */
+  softmaxCrossEntropy?(logits: S, labels: S, rows: number, cols: number): S;
+  /**
+   * Gradients of `softmaxCrossEntropy` for the 1-value upstream gradient `dy`: with g = dy/rows,
+   * dLogits = g·(softmax(logits)·Σ_c labels − labels) and, where `needLabels`, dLabels =
+   * −g·logSoftmax(logits) (else null).
+   */
+  softmaxCrossEntropyBackward?(
+    dy: S,
+    logits: S,
+    labels: S,
+    rows: number,
+    cols: number,
+    needLabels: boolean,
+  ): [S, S | null];
+  /**
+   * Batch norm over the last axis of x (`rows` × `channels` values; mean, variance, offset and
+   * scale `channels` values each, offset/scale null for none): `((x − mean)·r)·scale + offset`
+   * with r = 1/sqrt(variance + epsilon), in the composed ops' order (else composed from
+   * elementwise kernels). Must come with `batchNormBackward`.
+   */
+  batchNorm?(
+    x: S,
+    rows: number,
+    channels: number,
+    mean: S,
+    variance: S,
+    offset: S | null,
+    scale: S | null,
+    epsilon: number,
+  ): S;
+  /**
+   * Gradients of `batchNorm` for dy: with r and s = scale (1 for none), S1 = Σ_rows dy and
+   * S2 = Σ_rows dy·(x − mean): dx = dy·s·r, dMean = −s·r·S1, dVariance = −½·s·r³·S2,
+   * dOffset = S1, dScale = r·S2.
+   */
+  batchNormBackward?(
+    dy: S,
+    x: S,
+    rows: number,
+    channels: number,
+    mean: S,
+    variance: S,
+    scale: S | null,
+    epsilon: number,
+  ): { dx: S; dMean: S; dVariance: S; dOffset: S; dScale: S };
 }

@@ -213,17 +213,24 @@ class TapeBackend<S> implements Backend {
 
   /**
    * Runs one op: computes the output and, while recording and if any input needs a gradient,
-   * records the node with its gradient rule.
+   * records the node with its gradient rule. The rule learns which inputs need a gradient
+   * (`needs`), so it may skip the others' (a convolution's input gradient for the image).
    */
   private record(
     op: string,
     inputs: TapeTensor<S>[],
     out: TapeTensor<S>,
-    backward: (dy: TapeTensor<S>, saved: TapeTensor<S>[], y: TapeTensor<S>) => Grad<S>[],
+    backward: (
+      dy: TapeTensor<S>,
+      saved: TapeTensor<S>[],
+      y: TapeTensor<S>,
+      needs: readonly boolean[],
+    ) => Grad<S>[],
     saveOutput = false,
   ): TapeTensor<S> {
     const tape = this.tape;
     if (!tape || !this.recording || !inputs.some((t) => tape.requires.has(t.gradId))) return out;
+    const needs = inputs.map((t) => tape.requires.has(t.gradId));
     const saved = inputs.map((t) => this.alias(t, t.shape, false));
     tape.held.push(...saved);
     let y = out;
@@ -236,7 +243,7 @@ class TapeBackend<S> implements Backend {
       op,
       inputs: saved,
       outputId: out.gradId,
-      backward: (dy) => backward(dy, saved, y),
+      backward: (dy) => backward(dy, saved, y, needs),
     });
     return out;
   }
@@ -484,6 +491,7 @@ class TapeBackend<S> implements Backend {
       a: TapeTensor<S>,
       b: TapeTensor<S>,
       y: TapeTensor<S>,
+      needs: readonly boolean[],
     ) => [Grad<S>, Grad<S>],
     saveOutput = false,
   ): Tensor {
@@ -500,8 +508,8 @@ class TapeBackend<S> implements Backend {
         op,
         [x, y],
         out,
-        (dy, [sa, sb], so) => {
-          const [ga, gb] = grad(dy, sa!, sb!, so);
+        (dy, [sa, sb], so, needs) => {
+          const [ga, gb] = grad(dy, sa!, sb!, so, needs);
           return [ga && this.sumTo(ga, sa!.shape), gb && this.sumTo(gb, sb!.shape)];
         },
         saveOutput,
@@ -525,31 +533,43 @@ class TapeBackend<S> implements Backend {
   add(a: Operand, b: Operand): Tensor {
     return this.binaryOp('add', a, b, (dy) => [dy, dy]);
   }
+  // Gradient rules skip the operands that need none (`needs`): `mul(x, 0.5)` would otherwise
+  // spend two passes over x's size on the number's gradient.
   sub(a: Operand, b: Operand): Tensor {
-    return this.binaryOp('sub', a, b, (dy) => [dy, this.T(this.neg(dy))]);
+    // −dy is summed to b's shape before negating: one small pass instead of one over dy.
+    return this.binaryOp('sub', a, b, (dy, _x, y, _o, [, needB]) => [
+      dy,
+      needB ? this.T(this.neg(this.sumTo(dy, y.shape))) : null,
+    ]);
   }
   mul(a: Operand, b: Operand): Tensor {
-    return this.binaryOp('mul', a, b, (dy, x, y) => [
-      this.T(this.mul(dy, y)),
-      this.T(this.mul(dy, x)),
+    return this.binaryOp('mul', a, b, (dy, x, y, _o, [needA, needB]) => [
+      needA ? this.T(this.mul(dy, y)) : null,
+      needB ? this.T(this.mul(dy, x)) : null,
     ]);
   }
   div(a: Operand, b: Operand): Tensor {
-    return this.binaryOp('div', a, b, (dy, x, y) => [
-      this.T(this.div(dy, y)),
-      this.T(this.neg(this.div(this.mul(dy, x), this.square(y)))),
+    return this.binaryOp('div', a, b, (dy, x, y, _o, [needA, needB]) => [
+      needA ? this.T(this.div(dy, y)) : null,
+      needB ? this.T(this.neg(this.div(this.mul(dy, x), this.square(y)))) : null,
     ]);
   }
   maximum(a: Operand, b: Operand): Tensor {
-    return this.binaryOp('maximum', a, b, (dy, x, y) => {
+    return this.binaryOp('maximum', a, b, (dy, x, y, _o, [needA, needB]) => {
       const m = this.greaterEqual(x, y);
-      return [this.T(this.mul(dy, m)), this.T(this.mul(dy, this.sub(1, m)))];
+      return [
+        needA ? this.T(this.mul(dy, m)) : null,
+        needB ? this.T(this.mul(dy, this.sub(1, m))) : null,
+      ];
     });
   }
   minimum(a: Operand, b: Operand): Tensor {
-    return this.binaryOp('minimum', a, b, (dy, x, y) => {
+    return this.binaryOp('minimum', a, b, (dy, x, y, _o, [needA, needB]) => {
       const m = this.lessEqual(x, y);
-      return [this.T(this.mul(dy, m)), this.T(this.mul(dy, this.sub(1, m)))];
+      return [
+        needA ? this.T(this.mul(dy, m)) : null,
+        needB ? this.T(this.mul(dy, this.sub(1, m))) : null,
+      ];
     });
   }
   pow(a: Operand, b: Operand): Tensor {
@@ -557,9 +577,9 @@ class TapeBackend<S> implements Backend {
       'pow',
       a,
       b,
-      (dy, x, y, out) => [
-        this.T(this.mul(dy, this.mul(y, this.pow(x, this.sub(y, 1))))),
-        this.T(this.mul(dy, this.mul(out, this.log(this.maximum(x, 1e-30))))),
+      (dy, x, y, out, [needA, needB]) => [
+        needA ? this.T(this.mul(dy, this.mul(y, this.pow(x, this.sub(y, 1))))) : null,
+        needB ? this.T(this.mul(dy, this.mul(out, this.log(this.maximum(x, 1e-30))))) : null,
       ],
       true,
     );
@@ -641,7 +661,12 @@ class TapeBackend<S> implements Backend {
     );
   }
   relu(x: Tensor): Tensor {
-    return this.unaryOp('relu', x, (dy, t) => this.T(this.mul(dy, this.unaryOp('step', t))));
+    const fused = this.kernels.reluBackward?.bind(this.kernels);
+    return this.unaryOp('relu', x, (dy, t) =>
+      fused
+        ? this.make(fused(this.d(dy), this.d(t), t.size), t.shape)
+        : this.T(this.mul(dy, this.unaryOp('step', t))),
+    );
   }
   sigmoid(x: Tensor): Tensor {
     return this.unaryOp(
@@ -702,8 +727,15 @@ class TapeBackend<S> implements Backend {
   }
 
   private broadcastTo(t: TapeTensor<S>, shape: readonly number[]): TapeTensor<S> {
-    const zeros = this.fill(shape, 0);
-    return this.T(this.add(zeros, t));
+    if (this.recording) {
+      const zeros = this.fill(shape, 0);
+      return this.T(this.add(zeros, t));
+    }
+    // Outside recording (gradients): one broadcasting kernel pass, t + 0 written at `shape`.
+    const zero = this.kernels.fill(1, 0);
+    const out = this.make(this.kernels.binary('add', this.d(t), t.shape, zero, [], shape), shape);
+    this.kernels.release(zero);
+    return out;
   }
 
   sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
@@ -769,16 +801,18 @@ class TapeBackend<S> implements Backend {
       ),
       [m, n],
     );
-    return this.record('matMul', [x, y], out, (dy, [sa, sb]) => {
+    return this.record('matMul', [x, y], out, (dy, [sa, sb], _y, [needA, needB]) => {
       const A = sa!;
       const B = sb!;
+      const mm = (need: boolean | undefined, p: Tensor, q: Tensor, tp: boolean, tq: boolean) =>
+        need ? this.T(this.matMul(p, q, tp, tq)) : null;
       if (!transposeA && !transposeB)
-        return [this.T(this.matMul(dy, B, false, true)), this.T(this.matMul(A, dy, true, false))];
+        return [mm(needA, dy, B, false, true), mm(needB, A, dy, true, false)];
       if (transposeA && !transposeB)
-        return [this.T(this.matMul(B, dy, false, true)), this.T(this.matMul(A, dy, false, false))];
+        return [mm(needA, B, dy, false, true), mm(needB, A, dy, false, false)];
       if (!transposeA && transposeB)
-        return [this.T(this.matMul(dy, B, false, false)), this.T(this.matMul(dy, A, true, false))];
-      return [this.T(this.matMul(B, dy, true, true)), this.T(this.matMul(dy, A, true, true))];
+        return [mm(needA, dy, B, false, false), mm(needB, dy, A, true, false)];
+      return [mm(needA, B, dy, true, true), mm(needB, dy, A, true, true)];
     });
   }
 
@@ -787,9 +821,13 @@ class TapeBackend<S> implements Backend {
     const w = this.unwrap(filter, 'conv2d');
     const g = conv2dGeometry(t.shape, w.shape, options, false);
     const out = this.make(this.kernels.conv2d(this.d(t), this.d(w), g), outShape(g));
-    return this.record('conv2d', [t, w], out, (dy, [sx, sw]) => [
-      this.make(this.kernels.conv2dBackpropInput(this.d(dy), this.d(sw!), g), sx!.shape),
-      this.make(this.kernels.conv2dBackpropFilter(this.d(sx!), this.d(dy), g), sw!.shape),
+    return this.record('conv2d', [t, w], out, (dy, [sx, sw], _y, [needX, needW]) => [
+      needX
+        ? this.make(this.kernels.conv2dBackpropInput(this.d(dy), this.d(sw!), g), sx!.shape)
+        : null,
+      needW
+        ? this.make(this.kernels.conv2dBackpropFilter(this.d(sx!), this.d(dy), g), sw!.shape)
+        : null,
     ]);
   }
 
@@ -798,9 +836,19 @@ class TapeBackend<S> implements Backend {
     const w = this.unwrap(filter, 'depthwiseConv2d');
     const g = conv2dGeometry(t.shape, w.shape, options, true);
     const out = this.make(this.kernels.depthwiseConv2d(this.d(t), this.d(w), g), outShape(g));
-    return this.record('depthwiseConv2d', [t, w], out, (dy, [sx, sw]) => [
-      this.make(this.kernels.depthwiseConv2dBackpropInput(this.d(dy), this.d(sw!), g), sx!.shape),
-      this.make(this.kernels.depthwiseConv2dBackpropFilter(this.d(sx!), this.d(dy), g), sw!.shape),
+    return this.record('depthwiseConv2d', [t, w], out, (dy, [sx, sw], _y, [needX, needW]) => [
+      needX
+        ? this.make(
+            this.kernels.depthwiseConv2dBackpropInput(this.d(dy), this.d(sw!), g),
+            sx!.shape,
+          )
+        : null,
+      needW
+        ? this.make(
+            this.kernels.depthwiseConv2dBackpropFilter(this.d(sx!), this.d(dy), g),
+            sw!.shape,
+          )
+        : null,
     ]);
   }
 
@@ -830,12 +878,87 @@ class TapeBackend<S> implements Backend {
     scale?: Tensor,
     epsilon = 1e-3,
   ): Tensor {
+    const fused = this.fusedBatchNorm(x, mean, variance, offset, scale, epsilon);
+    if (fused) return fused;
     // Composed from differentiable ops, so gradients reach x, the statistics, scale and offset.
     return this.tidy(() => {
       let y = this.mul(this.sub(x, mean), this.reciprocal(this.sqrt(this.add(variance, epsilon))));
       if (scale) y = this.mul(y, scale);
       if (offset) y = this.add(y, offset);
       return y;
+    });
+  }
+
+  /**
+   * Batch norm as one kernel and its gradient as another, where the kernels have them and every
+   * statistic and parameter holds one value per channel of x's last axis (else null: composed).
+   */
+  private fusedBatchNorm(
+    x: Tensor,
+    mean: Tensor,
+    variance: Tensor,
+    offset: Tensor | undefined,
+    scale: Tensor | undefined,
+    epsilon: number,
+  ): Tensor | null {
+    const k = this.kernels;
+    if (!k.batchNorm || !k.batchNormBackward) return null;
+    const t = this.unwrap(x, 'batchNorm');
+    const channels = t.shape[t.shape.length - 1];
+    if (channels === undefined) return null;
+    const params = [mean, variance, offset, scale].map((p) =>
+      p === undefined ? undefined : this.unwrap(p, 'batchNorm'),
+    );
+    const perChannel = (p: TapeTensor<S> | undefined) =>
+      p === undefined ||
+      (p.size === channels &&
+        p.shape.length <= t.shape.length &&
+        p.shape.every((d, i) => (i === p.shape.length - 1 ? d === channels : d === 1)));
+    if (!params.every(perChannel)) return null;
+    const [m, v, o, s] = params as [
+      TapeTensor<S>,
+      TapeTensor<S>,
+      TapeTensor<S> | undefined,
+      TapeTensor<S> | undefined,
+    ];
+    const rows = t.size / channels;
+    const out = this.make(
+      k.batchNorm(
+        this.d(t),
+        rows,
+        channels,
+        this.d(m),
+        this.d(v),
+        o ? this.d(o) : null,
+        s ? this.d(s) : null,
+        epsilon,
+      ),
+      t.shape,
+    );
+    const inputs = [t, m, v, ...(o ? [o] : []), ...(s ? [s] : [])];
+    return this.record('batchNorm', inputs, out, (dy, saved) => {
+      const [sx, sm, sv] = saved as [TapeTensor<S>, TapeTensor<S>, TapeTensor<S>];
+      const ss = s ? saved[saved.length - 1]! : undefined;
+      const g = k.batchNormBackward!(
+        this.d(dy),
+        this.d(sx),
+        rows,
+        channels,
+        this.d(sm),
+        this.d(sv),
+        ss ? this.d(ss) : null,
+        epsilon,
+      );
+      const grads: Grad<S>[] = [
+        this.make(g.dx, sx.shape),
+        this.make(g.dMean, sm.shape),
+        this.make(g.dVariance, sv.shape),
+      ];
+      if (o) grads.push(this.make(g.dOffset, o.shape));
+      else k.release(g.dOffset);
+      if (s) grads.push(this.make(g.dScale, s.shape));
+      else k.release(g.dScale);
+      return grads;
     });
   }
 
@@ -895,6 +1018,22 @@ class TapeBackend<S> implements Backend {
       );
     }
     const n = l.shape[0]!;
+    const k = this.kernels;
+    if (k.softmaxCrossEntropy && k.softmaxCrossEntropyBackward) {
+      const classes = l.shape[1]!;
+      const out = this.make(k.softmaxCrossEntropy(this.d(l), this.d(y), n, classes), []);
+      return this.record('softmaxCrossEntropy', [l, y], out, (dy, [sl, sy], _y, needs) => {
+        const [dl, dy2] = k.softmaxCrossEntropyBackward!(
+          this.d(dy),
+          this.d(sl!),
+          this.d(sy!),
+          n,
+          classes,
+          needs[1] === true,
+        );
+        return [this.make(dl, sl!.shape), dy2 === null ? null : this.make(dy2, sy!.shape)];
+      });
+    }
     return this.tidy(() => this.div(this.neg(this.sum(this.mul(y, this.logSoftmax(l)))), n));
   }
 

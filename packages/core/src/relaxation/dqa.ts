@@ -5,6 +5,7 @@ import { type TemperatureShape, temperatureAt } from '../schedules/temperature.j
 import {
   backendVariables,
   disposeQuantizerParams,
+  fusedMixture,
   hostStraightThrough,
   type LayerQuantizer,
   quantize,
@@ -79,6 +80,9 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
     // gradient op over plain arrays (a = softmax(α/T), Q_k by each plugin's reference) instead of
     // a hundred small engine ops per layer. Same values and gradients as the op path below.
     const host = quantizers.every((q) => hostStraightThrough(b, q));
+    // Backends with fused quantizer kernels: the same custom-gradient op, with the mixture and
+    // the K dot products dL/da_k = Σ_i dy_i·Q_k(w)_i each one fused pass over the weights.
+    const fused = fusedMixture(b, quantizers);
     /** a = softmax(α / T) from α's current values. */
     const hostAttention = (alphaValues: Float32Array, T: number): number[] =>
       softmax(Array.from(alphaValues, (v) => v / T));
@@ -112,6 +116,18 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
             // Straight-through each Q_k: dq/dw = Σ_k a_k = 1, so dw = dy.
             return [dy, b.tensor(softmaxBackward(a, da, T), [K])];
           },
+        };
+      })(x, alpha);
+    };
+    const fusedForward = (x: Tensor, step: StepInfo): Tensor => {
+      const T = dqaTemperature(step, o);
+      return b.customGrad((w, al) => {
+        const a = hostAttention(b.readSync(al!), T);
+        const { value, dots } = fused!.forward(w!, a);
+        return {
+          value,
+          // Straight-through each Q_k: dq/dw = Σ_k a_k = 1, so dw = dy.
+          gradFunc: (dy) => [dy, b.tensor(softmaxBackward(a, dots(dy), T), [K])],
         };
       })(x, alpha);
     };
@@ -168,6 +184,7 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
       },
       forward: (x: Tensor, step: StepInfo) =>
         b.tidy(() => {
+          if (fused) return fusedForward(x, step);
           if (host) return hostMixture(x, step);
           const a = attentionTensor(step);
           let q: Tensor | null = null;
@@ -181,7 +198,7 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
         b.tidy(() => {
           if (!(totalWeights > 0))
             throw new ArgumentError(`dqa '${name}': the network weight count S must be positive`);
-          if (host) return hostRegularizer(step, o.lambda / totalWeights);
+          if (host || fused) return hostRegularizer(step, o.lambda / totalWeights);
           const a = attentionTensor(step);
           return b.div(b.mul(b.sum(b.mul(a, b.tensor(g, [K]))), o.lambda), totalWeights);
         }),

@@ -1,4 +1,11 @@
-import type { Backend, Tensor, Variable } from '../backend/backend.js';
+import type {
+  Backend,
+  FusedMixture,
+  FusedQuantizer,
+  FusedQuantizerSpec,
+  Tensor,
+  Variable,
+} from '../backend/backend.js';
 import type { Granularity, QuantizerPlugin } from '../quantizer/plugin.js';
 import { straightThrough, straightThroughReferenceGrad } from '../quantizer/straight-through.js';
 
@@ -88,6 +95,16 @@ export function mixConstant(
   quantizers: readonly LayerQuantizer[],
   weights: readonly number[],
 ): Tensor {
+  const fused = fusedMixture(b, quantizers);
+  if (fused) {
+    // Every Q_k passes gradients straight through, so d/dx Σ_k m_k Q_k(x) = Σ_k m_k.
+    let total = 0;
+    for (const m of weights) total += m;
+    return b.customGrad((v) => ({
+      value: fused.forward(v!, weights).value,
+      gradFunc: (dy) => [total === 1 ? dy : b.mul(dy, total)],
+    }))(x);
+  }
   return b.tidy(() => {
     let q: Tensor | null = null;
     quantizers.forEach((lq, k) => {
@@ -100,18 +117,49 @@ export function mixConstant(
   });
 }
 
-/** Q_k(x) on the backend. */
+/** Whether `lq`'s gradient rule is the straight-through estimator, with nothing to learn. */
+function straightThroughRule(lq: LayerQuantizer): boolean {
+  return (
+    lq.plugin.referenceGrad === straightThroughReferenceGrad && Object.keys(lq.params).length === 0
+  );
+}
+
 /**
  * Whether `quantize` may run `lq` as its plain reference under the straight-through gradient:
  * a host-memory backend, and a plugin without learnable parameters whose gradient rule is the
  * straight-through one (so reference + STE is exactly the plugin's semantics).
  */
 export function hostStraightThrough(b: Backend, lq: LayerQuantizer): boolean {
-  return (
-    b.hostMemory === true &&
-    lq.plugin.referenceGrad === straightThroughReferenceGrad &&
-    Object.keys(lq.params).length === 0
-  );
+  return b.hostMemory === true && straightThroughRule(lq);
+}
+
+/** A layer quantizer as the backend's fused kernels see it. */
+export function fusedSpec(lq: LayerQuantizer): FusedQuantizerSpec {
+  return {
+    plugin: lq.plugin,
+    bits: lq.bits,
+    granularity: lq.granularity,
+    channelAxis: lq.channelAxis,
+  };
+}
+
+/**
+ * The backend's fused kernel for `lq` (see `Backend.fusedQuantizers`), where it has one that keeps
+ * the plugin's semantics: one with its own backward, or one without for a straight-through plugin.
+ */
+export function fusedQuantizer(b: Backend, lq: LayerQuantizer): FusedQuantizer | undefined {
+  const fused = b.fusedQuantizers?.quantizer(fusedSpec(lq));
+  if (!fused) return undefined;
+  return fused.backward || straightThroughRule(lq) ? fused : undefined;
+}
+
+/** The backend's fused mixture of `quantizers`, where it has one and every Q_k is straight-through. */
+export function fusedMixture(
+  b: Backend,
+  quantizers: readonly LayerQuantizer[],
+): FusedMixture | undefined {
+  if (!b.fusedQuantizers || !quantizers.every(straightThroughRule)) return undefined;
+  return b.fusedQuantizers.mixture(quantizers.map(fusedSpec));
 }
 
 /** Q(x) by the plugin's plain reference, on a host-memory backend (see `hostStraightThrough`). */
@@ -123,8 +171,17 @@ export function referenceQuantize(lq: LayerQuantizer, x: Float32Array, shape: re
   });
 }
 
+/**
+ * Q_k(x) on the backend: by the backend's fused kernel where it has one for the plugin, else by
+ * the plugin's plain reference on a host-memory backend (straight-through plugins), else by the
+ * plugin's own ops. The gradient is the plugin's rule on every path.
+ */
 export function quantize(b: Backend, x: Tensor, lq: LayerQuantizer): Tensor {
   const p = lq.plugin;
+  if (!p.identity) {
+    const fused = fusedQuantizer(b, lq);
+    if (fused) return fusedQuantize(b, x, lq, fused);
+  }
   if (hostStraightThrough(b, lq) && !p.identity) {
     // Host-memory engines: a straight-through quantizer without parameters is its plain
     // reference (what the conformance suite holds its forward to) under the straight-through
@@ -139,6 +196,23 @@ export function quantize(b: Backend, x: Tensor, lq: LayerQuantizer): Tensor {
     channelAxis: lq.channelAxis,
     params: lq.params,
   });
+}
+
+/** Q(x) by a fused kernel under the plugin's gradient rule (its parameters' gradients included). */
+function fusedQuantize(b: Backend, x: Tensor, lq: LayerQuantizer, fused: FusedQuantizer): Tensor {
+  const backward = fused.backward;
+  if (!backward) return straightThrough(b, x, (v) => fused.forward(v, {}));
+  const names = Object.keys(lq.params);
+  return b.customGrad((v, ...values) => {
+    const params = Object.fromEntries(names.map((n, i) => [n, values[i]!]));
+    return {
+      value: fused.forward(v!, params),
+      gradFunc: (dy) => {
+        const g = backward.call(fused, v!, dy, params);
+        return [g.dx, ...names.map((n) => g.params[n]!)];
+      },
+    };
+  })(x, ...names.map((n) => lq.params[n]!));
 }
 
 /** Disposes the plugin parameters of a layer's quantizers. */
