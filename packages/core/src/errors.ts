@@ -8,6 +8,7 @@ export type DqaErrorCode =
   | 'CONFIG_FILE'
   | 'DATA_FILE'
   | 'RUN_FILE'
+  | 'MODEL_FILE'
   | 'OUTPUT_FILE'
   | 'SHAPE_MISMATCH'
   | 'INVALID_ARGUMENT'
