@@ -49,11 +49,13 @@ const seconds = (s: number) => {
   return m > 0 ? `${m}m${String(t % 60).padStart(2, '0')}s` : `${t}s`;
 };
 
-/** `dqa bench …`: the benchmarks. Today `speed`; `accuracy` and `surface` come with their issue. */
+/** `dqa bench …` and its `speed` command; `accuracy` and `surface` are added beside it (bench-accuracy.ts, bench-surface.ts). */
 export function addBenchCommand(program: Command, io: BenchIo): void {
   const bench = program
     .command('bench')
-    .description('benchmarks: training speed beside PyTorch (accuracy and loss surface to come)');
+    .description(
+      "benchmarks: training speed beside PyTorch, the paper's accuracy tables, its loss surfaces",
+    );
 
   bench
     .command('speed')

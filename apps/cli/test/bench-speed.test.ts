@@ -110,7 +110,7 @@ describe('dqa bench speed', () => {
       '--backends',
       '<list>',
       'wasm,gpu',
-      "unknown backend 'gpu'; known: wasm, wasm-trainer, cpu, tensorflow, pytorch",
+      "unknown backend 'gpu'; known: wasm, wasm-trainer, cpu, tensorflow, native-cpu, onednn, pytorch",
     ],
     ['--variants', '<list>', 'fp,fp', "variant 'fp' is listed twice"],
     ['--steps', '<n>', '0', 'expected an integer ≥ 1'],

@@ -65,4 +65,20 @@ describe('SpeedEta', () => {
     const small = 2000 / ratio;
     expect(budget.remainingSeconds()!).toBeCloseTo((8 * small + 3 * 2000) / 1000);
   });
+
+  it('counts only the variants a backend measures (the oneDNN limit: FP only)', () => {
+    const all = resolveSpeedSettings({
+      backends: ['wasm', 'onednn'],
+      models: ['small-cnn'],
+      steps: 4,
+      warmup: 0,
+      timeBudgetS: 0,
+    });
+    expect(all.backendVariants).toEqual({ wasm: ['fp', 'ste2', 'dqa248'], onednn: ['fp'] });
+    const eta = new SpeedEta(all);
+    eta.observe(step('wasm', 'small-cnn', 100));
+    eta.observe(step('onednn', 'small-cnn', 10));
+    // wasm: 3 + 4 + 4 steps of 100 ms left; onednn: 3 FP steps of 10 ms.
+    expect(eta.remainingSeconds()!).toBeCloseTo((11 * 100 + 3 * 10) / 1000);
+  });
 });

@@ -197,7 +197,7 @@ describe('speed options', () => {
       "unknown model 'vgg'; known: small-cnn, resnet20",
     );
     expect(() => parseSpeedList('backends', 'gpu,tpu')).toThrow(
-      "unknown backends 'gpu', 'tpu'; known: wasm, wasm-trainer, cpu, tensorflow, pytorch",
+      "unknown backends 'gpu', 'tpu'; known: wasm, wasm-trainer, cpu, tensorflow, native-cpu, onednn, pytorch",
     );
     expect(() => parseSpeedList('variants', 'fp,fp')).toThrow("variant 'fp' is listed twice");
     expect(() => parseSpeedList('variants', ',')).toThrow(
@@ -210,7 +210,7 @@ describe('speed options', () => {
     expect(s).toMatchObject({
       models: ['small-cnn', 'resnet20'],
       variants: ['fp', 'ste2', 'dqa248'],
-      backends: ['wasm', 'wasm-trainer', 'cpu', 'pytorch'],
+      backends: ['wasm', 'wasm-trainer', 'cpu', 'native-cpu', 'onednn', 'pytorch'],
       steps: 20,
       warmup: 2,
       timeBudgetS: 30,

@@ -1,10 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Registry } from '@dqa/core';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DqaError, Registry } from '@dqa/core';
 import type { ChildCommand } from './child.js';
-import type { SpeedRequest } from './spec.js';
+import { buildOnednnStep, onednnInstallHint, onednnStepArgs } from './onednn.js';
+import { benchRoot, runningFromSource } from './paths.js';
+import type { SpeedRequest, SpeedVariantId } from './spec.js';
+
+export { benchRoot } from './paths.js';
 
 /** Where a backend's engine process finds what it needs, and how the user installs it. */
 export interface SpeedLaunchContext {
@@ -23,30 +26,22 @@ export interface SpeedBackend {
   readonly id: string;
   /** Column title, e.g. `tfjs wasm`. */
   readonly label: string;
-  /** `reference`: the PyTorch run that ratios are taken against. */
-  readonly role: 'dqa' | 'reference';
-  /** The process that measures `request`. */
+  /**
+   * `reference`: the PyTorch run that ratios are taken against. `limit`: the plain oneDNN C++
+   * float step, the fastest this machine trains the model (ratios are also taken against it).
+   * `dqa`: a DQA-TS backend.
+   */
+  readonly role: 'dqa' | 'reference' | 'limit';
+  /** The variants it can measure, when not all (the limit: FP only). */
+  readonly variants?: readonly SpeedVariantId[];
+  /**
+   * The process that measures `request`. May throw a `DqaError` with code `BACKEND_UNAVAILABLE`
+   * when the engine cannot run here (the run reports it as not installed, with `installHint`).
+   */
   command(request: SpeedRequest, ctx: SpeedLaunchContext): ChildCommand;
   /** What to tell the user when the engine is not installed. */
   installHint?(ctx: SpeedLaunchContext): string;
 }
-
-/** This package's folder (src/speed/… when run from source, dist/… when built). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      const name = (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name;
-      if (name === '@dqa/bench') return dir;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('@dqa/bench: cannot find its own package.json');
-    dir = parent;
-  }
-}
-
-export const benchRoot = packageRoot();
 
 /** `packages/bench/scripts/install-torch.sh`. */
 export const installTorchScript = join(benchRoot, 'scripts', 'install-torch.sh');
@@ -57,14 +52,21 @@ export const defaultLaunchContext: SpeedLaunchContext = {
 };
 
 /**
- * The tfjs worker. Built: `node dist/speed-worker.js`. From the TypeScript sources (tests, no
- * build): `node --conditions=@dqa/source --import tsx src/speed/worker.ts`, so workspace packages
+ * A Node worker of this package (`worker.ts`: tfjs; `native-worker.ts`: @dqa/native-cpu). Built:
+ * `node dist/<name>.js`. From the TypeScript sources (tests, no build):
+ * `node --conditions=@dqa/source --import tsx src/speed/<file>.ts`, so workspace packages
  * resolve to their sources as they do under vitest.
  */
-function tfjsWorkerCommand(request: SpeedRequest): ChildCommand {
-  const built = join(benchRoot, 'dist', 'speed-worker.js');
-  if (!fileURLToPath(import.meta.url).endsWith('.ts'))
-    return { command: process.execPath, args: [built, JSON.stringify(request)] };
+function nodeWorkerCommand(
+  built: 'speed-worker' | 'speed-native-worker',
+  source: 'worker.ts' | 'native-worker.ts',
+  request: SpeedRequest,
+): ChildCommand {
+  if (!runningFromSource)
+    return {
+      command: process.execPath,
+      args: [join(benchRoot, 'dist', `${built}.js`), JSON.stringify(request)],
+    };
   const tsx = createRequire(join(benchRoot, 'package.json')).resolve('tsx');
   return {
     command: process.execPath,
@@ -72,11 +74,14 @@ function tfjsWorkerCommand(request: SpeedRequest): ChildCommand {
       '--conditions=@dqa/source',
       '--import',
       pathToFileURL(tsx).href,
-      join(benchRoot, 'src', 'speed', 'worker.ts'),
+      join(benchRoot, 'src', 'speed', source),
       JSON.stringify(request),
     ],
   };
 }
+
+const tfjsWorkerCommand = (request: SpeedRequest) =>
+  nodeWorkerCommand('speed-worker', 'worker.ts', request);
 
 function tfjsBackend(engine: 'wasm' | 'cpu' | 'tensorflow', label: string): SpeedBackend {
   return {
@@ -112,10 +117,54 @@ export const pytorchBackend: SpeedBackend = {
     `PyTorch is not installed for ${ctx.python}; install Debian's python3-torch with: sudo sh ${installTorchScript}`,
 };
 
+/**
+ * @dqa/native-cpu (oneDNN and OpenMP C++ kernels under core's tape autodiff) through the Trainer's
+ * step, `threads` OpenMP threads. Its worker reports the addon's own install hint when it is not
+ * built.
+ */
+export const nativeCpuBackend: SpeedBackend = {
+  id: 'native-cpu',
+  label: 'native-cpu',
+  role: 'dqa',
+  command: (request) =>
+    nodeWorkerCommand('speed-native-worker', 'native-worker.ts', {
+      ...request,
+      engine: 'native-cpu',
+    }),
+  installHint: () =>
+    'build @dqa/native-cpu: sudo apt-get install g++ libdnnl-dev, then pnpm --filter @dqa/native-cpu build',
+};
+
+/**
+ * The plain oneDNN C++ float step (`native/onednn-step.cc`, compiled on first use): the same
+ * models trained with nothing between the primitives, the limit a native backend can reach.
+ */
+export const onednnBackend: SpeedBackend = {
+  id: 'onednn',
+  label: 'oneDNN C++ FP',
+  role: 'limit',
+  variants: ['fp'],
+  command: (request) => {
+    const build = buildOnednnStep();
+    if (!build.ok) {
+      if (build.missing)
+        throw new DqaError(
+          'BACKEND_UNAVAILABLE',
+          `the oneDNN C++ step cannot be built: ${build.reason}`,
+        );
+      throw new DqaError('BACKEND_STATE', build.reason);
+    }
+    return { command: build.path, args: onednnStepArgs(request) };
+  },
+  installHint: () => onednnInstallHint,
+};
+
 /** Every backend `dqa bench speed` knows, in column order. */
 export const speedBackends = new Registry<SpeedBackend>('speed backend')
   .register(tfjsBackend('wasm', 'tfjs wasm'))
   .register(tfjsTrainerBackend)
   .register(tfjsBackend('cpu', 'tfjs cpu'))
   .register(tfjsBackend('tensorflow', 'tfjs-node'))
+  .register(nativeCpuBackend)
+  .register(onednnBackend)
   .register(pytorchBackend);

@@ -31,8 +31,13 @@ export class SpeedEta {
       this.finished.add(`${e.cell.backend}/${e.cell.model}/${e.cell.variant}`);
     } else if (e.type === 'backend-end') {
       for (const m of this.settings.models)
-        for (const v of this.settings.variants) this.finished.add(`${e.run.id}/${m}/${v}`);
+        for (const v of this.variantsOf(e.run.id)) this.finished.add(`${e.run.id}/${m}/${v}`);
     }
+  }
+
+  /** The variants `backend` measures (all but those it cannot, e.g. the FP-only limit). */
+  private variantsOf(backend: string): readonly string[] {
+    return this.settings.backendVariants[backend] ?? this.settings.variants;
   }
 
   private work(model: SpeedModelId): number {
@@ -71,7 +76,7 @@ export class SpeedEta {
           timeBudgetS > 0
             ? Math.min(steps, Math.max(minSteps, Math.ceil((timeBudgetS * 1000) / step)))
             : steps;
-        for (const v of this.settings.variants) {
+        for (const v of this.variantsOf(b)) {
           const cell = `${b}/${m}/${v}`;
           if (this.finished.has(cell)) continue;
           ms += Math.max(0, warmup + timed - (this.progress.get(cell) ?? 0)) * step;

@@ -33,8 +33,8 @@ export type SpeedMessage =
     }
   /** A cell that could not run (the others still run). */
   | { type: 'cell-error'; model: SpeedModelId; variant: SpeedVariantId; error: string }
-  /** The engine is not installed here: nothing ran. */
-  | { type: 'unavailable'; reason: string };
+  /** The engine is not installed here: nothing ran. `hint`: how to install it. */
+  | { type: 'unavailable'; reason: string; hint?: string };
 
 const TYPES = new Set(['hello', 'progress', 'cell', 'cell-error', 'unavailable']);
 
@@ -67,7 +67,9 @@ function malformed(m: Record<string, unknown>): string | null {
         ? null
         : 'needs model, variant, error';
     case 'unavailable':
-      return isString(m.reason) ? null : 'needs reason';
+      return isString(m.reason) && (m.hint === undefined || isString(m.hint))
+        ? null
+        : 'needs reason (and hint, if any, a string)';
     default:
       return 'unknown type';
   }

@@ -1,5 +1,5 @@
 import { cpus, loadavg, totalmem } from 'node:os';
-import { ArgumentError } from '@dqa/core';
+import { ArgumentError, DqaError } from '@dqa/core';
 import {
   defaultLaunchContext,
   type SpeedBackend,
@@ -23,7 +23,7 @@ export interface SpeedOptions {
   models?: readonly SpeedModelId[];
   /** Default: every variant (`fp`, `ste2`, `dqa248`). */
   variants?: readonly SpeedVariantId[];
-  /** Registered backend ids, in column order. Default `wasm`, `cpu`, `pytorch`. */
+  /** Registered backend ids, in column order. Default `defaultSpeedBackends`. */
   backends?: readonly string[];
   /** Timed steps per cell, at most (default 20). */
   steps?: number;
@@ -40,6 +40,11 @@ export interface SpeedOptions {
   batch?: number;
   /** Threads for engines that can use several (PyTorch); default 2, this machine's cores. */
   threads?: number;
+  /**
+   * Seconds an engine process may go without writing a line (a step's progress) before it is
+   * killed and its column reported as failed (default 600; 0: wait forever).
+   */
+  stallTimeoutS?: number;
   /** Python interpreter and script of the PyTorch reference. */
   python?: string;
   pythonScript?: string;
@@ -47,7 +52,19 @@ export interface SpeedOptions {
   onEvent?: (event: SpeedEvent) => void;
 }
 
-export const defaultSpeedBackends = ['wasm', 'wasm-trainer', 'cpu', 'pytorch'] as const;
+/**
+ * The columns of a plain `dqa bench speed`: the tfjs engines, @dqa/native-cpu, the plain oneDNN
+ * C++ step (the limit) and PyTorch (the reference). An engine that is not installed here reads
+ * 'not installed' with how to install it; the others still run.
+ */
+export const defaultSpeedBackends = [
+  'wasm',
+  'wasm-trainer',
+  'cpu',
+  'native-cpu',
+  'onednn',
+  'pytorch',
+] as const;
 
 /** One measured (backend, model, variant). Times in milliseconds. */
 export interface SpeedCell {
@@ -91,6 +108,8 @@ export interface SpeedSettings {
   models: SpeedModelId[];
   variants: SpeedVariantId[];
   backends: string[];
+  /** Backend id → the variants it measures: `variants`, less those it cannot (the limit: FP). */
+  backendVariants: Record<string, SpeedVariantId[]>;
   steps: number;
   warmup: number;
   timeBudgetS: number;
@@ -199,6 +218,12 @@ export function resolveSpeedSettings(o: Omit<SpeedOptions, 'onEvent'> = {}): Spe
   const models = listOf<SpeedModelId>('models', o.models ?? speedModelIds);
   const variants = listOf<SpeedVariantId>('variants', o.variants ?? speedVariantIds);
   const backends = listOf<string>('backends', o.backends ?? defaultSpeedBackends);
+  const backendVariants = Object.fromEntries(
+    backends.map((id) => {
+      const can = speedBackends.get(id).variants;
+      return [id, can ? variants.filter((v) => can.includes(v)) : [...variants]];
+    }),
+  );
   const steps = integer('steps', o.steps ?? 20, 1);
   const warmup = integer('warmup', o.warmup ?? 2, 0);
   const budget = o.timeBudgetS ?? 30;
@@ -211,6 +236,7 @@ export function resolveSpeedSettings(o: Omit<SpeedOptions, 'onEvent'> = {}): Spe
     models,
     variants,
     backends,
+    backendVariants,
     steps,
     warmup,
     timeBudgetS: budget,
@@ -235,6 +261,9 @@ export async function runSpeedBenchmark(options: SpeedOptions = {}): Promise<Spe
     pythonScript: options.pythonScript ?? defaultLaunchContext.pythonScript,
   };
   const emit = options.onEvent ?? (() => {});
+  const stallS = options.stallTimeoutS ?? 600;
+  if (!(Number.isFinite(stallS) && stallS >= 0))
+    throw new ArgumentError(`stallTimeoutS: expected a number ≥ 0 (0: no limit), got ${stallS}`);
   const request: SpeedRequest = {
     engine: '',
     models: settings.models,
@@ -249,19 +278,20 @@ export async function runSpeedBenchmark(options: SpeedOptions = {}): Promise<Spe
     threads: settings.threads,
   };
   const perCell = settings.warmup + settings.steps;
-  const cellsPerBackend = settings.models.length * settings.variants.length;
-  const total = settings.backends.length * cellsPerBackend * perCell;
+  const cellsOf = (id: string) => settings.models.length * settings.backendVariants[id]!.length;
+  const total = settings.backends.reduce((n, id) => n + cellsOf(id) * perCell, 0);
   emit({ type: 'plan', total, settings });
 
   const started = Date.now();
   const loadBefore = loadavg()[0]!;
   const runs: SpeedBackendRun[] = [];
   const cells: SpeedCell[] = [];
-  for (const [b, id] of settings.backends.entries()) {
+  let base = 0;
+  for (const id of settings.backends) {
     const backend = speedBackends.get(id);
-    const base = b * cellsPerBackend * perCell;
     emit({ type: 'backend-start', backend: id, label: backend.label, done: base, total });
-    const { run, cells: got } = await measureBackend(backend, request, ctx, (e, cellIndex) => {
+    const own = { ...request, variants: settings.backendVariants[id]! };
+    const { run, cells: got } = await measureBackend(backend, own, ctx, stallS, (e, cellIndex) => {
       if (e.type === 'progress') {
         const done =
           base + cellIndex * perCell + (e.phase === 'warmup' ? e.step : settings.warmup + e.step);
@@ -272,7 +302,8 @@ export async function runSpeedBenchmark(options: SpeedOptions = {}): Promise<Spe
     });
     runs.push(run);
     cells.push(...got);
-    emit({ type: 'backend-end', run, done: base + cellsPerBackend * perCell, total });
+    base += cellsOf(id) * perCell;
+    emit({ type: 'backend-end', run, done: base, total });
   }
   const cpu = cpus();
   return {
@@ -302,6 +333,7 @@ async function measureBackend(
   backend: SpeedBackend,
   request: SpeedRequest,
   ctx: SpeedLaunchContext,
+  stallS: number,
   progress: (e: CellProgress, cellIndex: number) => void,
 ): Promise<{ run: SpeedBackendRun; cells: SpeedCell[] }> {
   const t0 = Date.now();
@@ -315,65 +347,79 @@ async function measureBackend(
   };
   const order = request.models.flatMap((m) => request.variants.map((v) => `${m}/${v}`));
   const indexOf = (m: string, v: string) => Math.max(0, order.indexOf(`${m}/${v}`));
+  if (request.variants.length === 0) {
+    // Nothing it can measure was asked (the FP-only limit with `--variants ste2`).
+    run.details = `measures ${backend.variants?.join(', ') ?? 'nothing'} only; not asked`;
+    return { run, cells };
+  }
   let unavailable: string | null = null;
+  let unavailableHint: string | undefined;
   let command: ChildCommand;
   try {
     command = backend.command(request, ctx);
   } catch (e) {
-    run.status = 'failed';
+    const missing = e instanceof DqaError && e.code === 'BACKEND_UNAVAILABLE';
+    run.status = missing ? 'not-installed' : 'failed';
     run.reason = e instanceof Error ? e.message : String(e);
-    run.seconds = (Date.now() - t0) / 1000;
+    const hint = missing ? backend.installHint?.(ctx) : undefined;
+    if (hint) run.hint = hint;
+    run.seconds = Number(((Date.now() - t0) / 1000).toFixed(1));
     return { run, cells };
   }
   const finishCell = (cell: SpeedCell) => {
     cells.push(cell);
     progress({ type: 'cell-done', cell }, indexOf(cell.model, cell.variant));
   };
-  const outcome = await runProtocolChild(command, (m) => {
-    switch (m.type) {
-      case 'hello':
-        run.engine = m.engine;
-        run.version = m.version;
-        if (m.details) run.details = m.details;
-        break;
-      case 'unavailable':
-        unavailable = m.reason;
-        break;
-      case 'progress':
-        progress(m, indexOf(m.model, m.variant));
-        break;
-      case 'cell': {
-        const med = median(m.stepsMs);
-        finishCell({
-          backend: backend.id,
-          model: m.model,
-          variant: m.variant,
-          batch: m.batch,
-          warmup: m.warmup,
-          stepsMs: m.stepsMs.map((v) => Number(v.toFixed(3))),
-          medianMs: med,
-          stepsPerSecond: med && med > 0 ? 1000 / med : null,
-          ...(m.params !== undefined ? { params: m.params } : {}),
-          ...(m.loss !== undefined ? { loss: m.loss } : {}),
-          ...(med === null ? { error: 'no timed steps' } : {}),
-        });
-        break;
+  const outcome = await runProtocolChild(
+    command,
+    (m) => {
+      switch (m.type) {
+        case 'hello':
+          run.engine = m.engine;
+          run.version = m.version;
+          if (m.details) run.details = m.details;
+          break;
+        case 'unavailable':
+          unavailable = m.reason;
+          unavailableHint = m.hint;
+          break;
+        case 'progress':
+          progress(m, indexOf(m.model, m.variant));
+          break;
+        case 'cell': {
+          const med = median(m.stepsMs);
+          finishCell({
+            backend: backend.id,
+            model: m.model,
+            variant: m.variant,
+            batch: m.batch,
+            warmup: m.warmup,
+            stepsMs: m.stepsMs.map((v) => Number(v.toFixed(3))),
+            medianMs: med,
+            stepsPerSecond: med && med > 0 ? 1000 / med : null,
+            ...(m.params !== undefined ? { params: m.params } : {}),
+            ...(m.loss !== undefined ? { loss: m.loss } : {}),
+            ...(med === null ? { error: 'no timed steps' } : {}),
+          });
+          break;
+        }
+        case 'cell-error':
+          finishCell({
+            backend: backend.id,
+            model: m.model,
+            variant: m.variant,
+            batch: request.batch[m.model] ?? 0,
+            warmup: request.warmup,
+            stepsMs: [],
+            medianMs: null,
+            stepsPerSecond: null,
+            error: m.error,
+          });
+          break;
       }
-      case 'cell-error':
-        finishCell({
-          backend: backend.id,
-          model: m.model,
-          variant: m.variant,
-          batch: request.batch[m.model] ?? 0,
-          warmup: request.warmup,
-          stepsMs: [],
-          medianMs: null,
-          stepsPerSecond: null,
-          error: m.error,
-        });
-        break;
-    }
-  });
+    },
+    stallS > 0 ? { stallMs: stallS * 1000 } : {},
+  );
   run.seconds = Number(((Date.now() - t0) / 1000).toFixed(1));
   const hint = backend.installHint?.(ctx);
   if (outcome.spawnError) {
@@ -386,7 +432,11 @@ async function measureBackend(
   } else if (unavailable !== null) {
     run.status = 'not-installed';
     run.reason = unavailable;
-    if (hint) run.hint = hint;
+    const how = unavailableHint ?? hint;
+    if (how) run.hint = how;
+  } else if (outcome.stalled) {
+    run.status = 'failed';
+    run.reason = `${backend.label} wrote nothing for ${stallS} s and was stopped (a hung engine?)${outcome.tail ? `:\n${outcome.tail}` : ''}`;
   } else if (outcome.code !== 0 || outcome.protocolErrors.length > 0) {
     run.status = 'failed';
     const how = outcome.signal

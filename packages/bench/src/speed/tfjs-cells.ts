@@ -2,6 +2,7 @@ import { DqaError, lossAndGrads, Sgd, type StepInfo, type Tensor } from '@dqa/co
 import { DataParallel } from '@dqa/core/node';
 import { createTfjsBackend, quantizeModel, type TfjsEngine } from '@dqa/tfjs';
 import * as tf from '@tensorflow/tfjs';
+import { type CellId, timeCell } from './cell-timer.js';
 import { speedModelBuilders, trainableParams } from './models.js';
 import type { SpeedMessage } from './protocol.js';
 import { type SpeedRequest, speedModels, speedVariants } from './spec.js';
@@ -51,11 +52,6 @@ export async function measureTfjs(
   backend.close();
 }
 
-type CellId = {
-  model: SpeedRequest['models'][number];
-  variant: SpeedRequest['variants'][number];
-};
-
 /** The cell's seeded random images and fixed one-hot labels. */
 function cellInputs(request: SpeedRequest, id: CellId): { x: tf.Tensor; labels: tf.Tensor } {
   const info = speedModels[id.model];
@@ -73,52 +69,6 @@ function cellInputs(request: SpeedRequest, id: CellId): { x: tf.Tensor; labels: 
       .toFloat(),
   );
   return { x, labels };
-}
-
-/**
- * Times `step(i, totalSteps)` (which returns the step's loss) over the warm-up and timed steps,
- * sending progress, stopping early once the time budget is spent, then sends the cell.
- */
-async function timeCell(
-  request: SpeedRequest,
-  id: CellId,
-  params: number,
-  send: (m: SpeedMessage) => void,
-  step: (i: number, totalSteps: number) => Promise<number>,
-): Promise<void> {
-  const totalSteps = request.warmup + request.steps;
-  const stepsMs: number[] = [];
-  let loss = Number.NaN;
-  let timedMs = 0;
-  for (let i = 0; i < totalSteps; i++) {
-    const t0 = performance.now();
-    loss = await step(i, totalSteps);
-    const ms = performance.now() - t0;
-    const warm = i < request.warmup;
-    if (!warm) {
-      stepsMs.push(ms);
-      timedMs += ms;
-    }
-    send({
-      type: 'progress',
-      ...id,
-      phase: warm ? 'warmup' : 'timed',
-      step: warm ? i + 1 : stepsMs.length,
-      steps: warm ? request.warmup : request.steps,
-      ms,
-    });
-    const budgetSpent = request.timeBudgetS > 0 && timedMs >= request.timeBudgetS * 1000;
-    if (!warm && budgetSpent && stepsMs.length >= request.minSteps) break;
-  }
-  send({
-    type: 'cell',
-    ...id,
-    batch: request.batch[id.model],
-    warmup: request.warmup,
-    stepsMs,
-    params,
-    loss,
-  });
 }
 
 async function measureCell(
