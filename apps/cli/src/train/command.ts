@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  createRunRecorder,
+  loadRunDataset,
+  prepareRun,
   readCheckpoint,
   readRun,
+  relaxedBitsByName,
   runFiles,
+  runTemperature,
+  trainRunFolder,
   writeFileAtomic,
-  writeRunReport,
 } from '@dqa/bench';
 import {
   type Backend,
@@ -15,12 +18,9 @@ import {
   DqaError,
   evaluate,
   parseConfig,
-  qnetTemperature,
-  temperatureAt,
-  train,
+  type TrainResult,
 } from '@dqa/core';
-import { type BuiltModel, buildModel, createTrainData } from '@dqa/models';
-import { loadDataset } from '@dqa/models/node';
+import type { BuiltModel } from '@dqa/models';
 import { quantizers } from '@dqa/quantizers';
 import { type Command, Option } from 'commander';
 import { checkedOption, integerOption, numberOption } from '../options.js';
@@ -44,39 +44,20 @@ interface TrainCliOptions extends ConfigFlags {
   printConfig?: boolean;
 }
 
-const threadsOption = checkedOption((v: string): number | 'auto' => {
+export const threadsOption = checkedOption((v: string): number | 'auto' => {
   if (v === 'auto') return 'auto';
   return integerOption(1, 256)(v);
 });
 
-/** What a run needs on a backend: the data, the model and how T and the bits read. */
+/** What a run needs: the backend `config.training.backend` names, the data and the model. */
 async function setUp(config: DqaConfig, io: TrainIo) {
-  const { backend, spec } = await createCliBackend(config.training.backend);
-  const threads =
-    config.training.threads === 'auto' ? spec.autoThreads(backend) : config.training.threads;
-  const dataset = await loadDataset(config.data.name, {
-    ...(config.data.root !== undefined ? { root: config.data.root } : {}),
-    log: (m) => io.stderr(`${m}\n`),
-  });
-  const data = createTrainData(backend, dataset, {
-    batchSize: config.data.batchSize,
-    seed: config.seed,
-    augment: config.data.augment,
-    ...(config.data.limitTrain !== undefined ? { limitTrain: config.data.limitTrain } : {}),
-    ...(config.data.limitTest !== undefined ? { limitTest: config.data.limitTest } : {}),
-  });
-  const model = buildModel(backend, config, {
-    quantizers,
-    inputShape: dataset.inputShape,
-    classes: dataset.classes,
-  });
-  return { backend, threads, dataset, data, model };
-}
-
-/** Each relaxed quantizer's bitwidths by the name its attention events carry. */
-function bitsByName(model: BuiltModel): (name: string) => number[] | undefined {
-  const map = new Map(model.quantizers.map((q) => [q.name, q.quantizers.map((k) => k.bits)]));
-  return (name) => map.get(name);
+  const { backend, threads, note } = await createCliBackend(
+    config.training.backend,
+    config.training.threads,
+  );
+  io.stderr(`backend: ${note}\n`);
+  const dataset = await loadRunDataset(config, (m) => io.stderr(`${m}\n`));
+  return { backend, threads, dataset, ...prepareRun(backend, config, dataset) };
 }
 
 function defaultRunDir(config: DqaConfig): string {
@@ -157,35 +138,14 @@ async function trainRun(r: {
   model: BuiltModel;
 }): Promise<void> {
   const { config, dir, resume, opts, io, argv, backend, threads, data, model } = r;
-  const totalSteps = data.stepsPerEpoch * config.training.epochs;
-  const uses = (id: string) =>
-    [config.quantization.weights, config.quantization.activations].some(
-      (q) => q?.relaxation === id,
-    );
-  // The progress line's T: DQA's falling temperature, or qnet's rising one (uniform levels).
-  const tempAt = (step: number) =>
-    uses('dqa')
-      ? temperatureAt(step, { ...config.relaxation.dqa.temperature, steps: totalSteps })
-      : uses('qnet')
-        ? qnetTemperature(
-            { step, totalSteps, stepsPerEpoch: data.stepsPerEpoch },
-            config.relaxation.qnet,
-          )
-        : undefined;
-  const recorder = createRunRecorder(dir, {
-    config,
-    ...(resume ? { resume } : {}),
-    ...(opts.overwrite ? { overwrite: true } : {}),
-    run: { backend: backend.name, command: ['dqa', ...argv] },
-  });
   io.stderr(
-    `dqa train: ${config.model.name} on ${config.data.name} (${data.trainCount} train / ${data.testCount} test), ${methodLabel(config)}, ${config.training.epochs} epochs at batch ${config.data.batchSize}, ${backend.name} × ${threads} thread${threads > 1 ? 's' : ''}\nrun folder: ${dir}\n`,
+    `dqa train: ${config.model.name} on ${config.data.name} (${data.trainCount} train / ${data.testCount} test), ${methodLabel(config)}, ${config.training.epochs} epochs at batch ${config.data.batchSize}, ${backend.name}${threads > 1 ? ` × ${threads} data-parallel threads` : ''}\nrun folder: ${dir}\n`,
   );
   const progress = createTrainProgress({
     stream: opts.progress ? io.progressStream : null,
     log: opts.progress ? (l) => io.stderr(`${l}\n`) : () => {},
-    temperatureAt: tempAt,
-    bits: bitsByName(model),
+    temperatureAt: runTemperature(config, data.stepsPerEpoch),
+    bits: relaxedBitsByName(model),
   });
 
   // Ctrl-C: the first stops after the current step with a checkpoint of exactly there; a second
@@ -202,27 +162,27 @@ async function trainRun(r: {
     io.stderr('\ndqa train: stopping after this step (Ctrl-C again to quit at once)…\n');
   };
   process.on('SIGINT', onSigint);
-  let result: Awaited<ReturnType<typeof train>>;
+  let result: TrainResult;
+  let files: Awaited<ReturnType<typeof trainRunFolder>>['files'];
   try {
-    result = await train(backend, model, data, {
-      epochs: config.training.epochs,
-      learningRate: config.learningRate,
-      optimizer: config.optimizer,
+    ({ result, files } = await trainRunFolder({
+      config,
+      dir,
+      backend,
       threads,
-      attentionEvery: Math.max(1, Math.round(data.stepsPerEpoch / 10)),
+      data,
+      model,
       ...(resume ? { resume } : {}),
+      ...(opts.overwrite ? { overwrite: true } : {}),
+      command: ['dqa', ...argv],
       shouldStop: () => stopRequested,
-      onEvent: (e) => {
-        recorder.onEvent(e);
-        progress.onEvent(e);
-      },
-    });
+      onEvent: (e) => progress.onEvent(e),
+      png: opts.png,
+    }));
   } finally {
     process.off('SIGINT', onSigint);
     progress.stop();
-    await recorder.close();
   }
-  const files = await writeRunReport(dir, { png: opts.png });
   if (result.stopped) {
     io.stdout(
       `Stopped at step ${result.checkpoint.step} with a checkpoint; continue with:\n  dqa train --resume ${dir}\nReport so far: ${files.report}\n`,
@@ -350,7 +310,11 @@ export function addTrainCommands(program: Command, io: TrainIo): void {
     .option('--limit-test <n>', 'test on the first N examples only', integerOption(1))
     .option('--augment', 'random crop (padding 4) and horizontal flip')
     .option('--backend <id>', `compute backend: ${cliBackends.ids().join(', ')}`)
-    .option('--threads <n|auto>', 'data-parallel threads (auto: one per core)', threadsOption)
+    .option(
+      '--threads <n|auto>',
+      'threads (auto: one per core): data-parallel workers on wasm/cpu, compute threads on native-cpu',
+      threadsOption,
+    )
     .option('-o, --out <dir>', 'run folder (default runs/<model>-<data>-<method>-<time>)')
     .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint, bit for bit')
     .option('--overwrite', 'replace a run already in --out')

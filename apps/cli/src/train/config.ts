@@ -1,3 +1,4 @@
+import { deepMerge } from '@dqa/bench';
 import { type DqaConfig, type DqaConfigInput, DqaError, parseConfig } from '@dqa/core';
 import { loadConfigFile } from '@dqa/core/node';
 import { quantizers } from '@dqa/quantizers';
@@ -55,21 +56,6 @@ export const configFlagNames: Record<Exclude<keyof ConfigFlags, 'config' | 'pres
   backend: '--backend',
   threads: '--threads',
 };
-
-type Plain = Record<string, unknown>;
-const isPlain = (v: unknown): v is Plain =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** `over` merged into `base`, objects key by key, anything else replaced. */
-export function deepMerge<T>(base: T, over: unknown): T {
-  if (!isPlain(base) || !isPlain(over)) return (over === undefined ? base : over) as T;
-  const out: Plain = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    if (v === undefined) continue;
-    out[k] = isPlain(v) && isPlain(out[k]) ? deepMerge(out[k], v) : v;
-  }
-  return out as T;
-}
 
 /**
  * The resolved configuration of a new run: a config file (`--config`) or a preset (`quick` by

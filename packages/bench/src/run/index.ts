@@ -40,3 +40,11 @@ export {
   runReportMarkdown,
   writeRunReport,
 } from './report.js';
+export {
+  loadRunDataset,
+  prepareRun,
+  relaxedBitsByName,
+  runTemperature,
+  type TrainRunOptions,
+  trainRunFolder,
+} from './train-run.js';
