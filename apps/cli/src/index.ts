@@ -2,8 +2,12 @@ import { fig2Markdown, runFig2Study, writeFig2 } from '@dqa/bench';
 import { DqaError } from '@dqa/core';
 import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
+import { addBenchAccuracyCommand } from './bench-accuracy.js';
 import { addBenchCommand } from './bench-speed.js';
+import { addBenchSurfaceCommand } from './bench-surface.js';
+import { addExportCommand } from './export.js';
 import { integerOption } from './options.js';
+import { addPredictCommand } from './predict.js';
 import { addTrainCommands } from './train/command.js';
 
 /** Where the program writes: process streams by default, buffers in tests. */
@@ -73,6 +77,11 @@ export function createProgram(io: CliIo = {}): Command {
   const streams = { stdout, stderr, progressStream: progressStream(io) };
   addTrainCommands(program, streams);
   addBenchCommand(program, streams);
+  const bench = program.commands.find((c) => c.name() === 'bench')!;
+  addBenchAccuracyCommand(bench, streams);
+  addBenchSurfaceCommand(bench, streams);
+  addExportCommand(program, streams);
+  addPredictCommand(program, streams);
 
   return program;
 }

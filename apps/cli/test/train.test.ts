@@ -136,7 +136,9 @@ describe('dqa train', () => {
     const curves = await lines(join(out, 'quantization.jsonl'));
     expect(curves.length).toBeGreaterThan(2);
     const report = await readFile(join(out, 'report.md'), 'utf8');
-    expect(report).toContain('Quantization Networks: temperature exponential T0 = 1 → T(B) = auto = 138.1');
+    expect(report).toContain(
+      'Quantization Networks: temperature exponential T0 = 1 → T(B) = auto = 138.1',
+    );
     expect(report).toContain('relaxed accuracy');
     expect(report).toContain('the sigmoid quantizers at the final temperature');
     // One quantizer per layer: no attention plot, no attention in the progress line.
@@ -188,7 +190,7 @@ describe('dqa train', () => {
   it.each([
     [['--model', 'resnet99'], /unknown architecture 'resnet99'.*cnn-small/],
     [['--data', 'imagenet-22k'], /unknown data set 'imagenet-22k'.*fashion-mnist/],
-    [['--backend', 'gpu'], /unknown backend 'gpu'; known: 'auto', 'wasm'/],
+    [['--backend', 'gpu'], /unknown backend 'gpu'; known: 'auto', 'native-cpu', 'wasm'/],
     [['--data', 'cifar10'], /cifar/i],
     [['--data', 'cifar10', '--data-root', '/nonexistent/cifar'], /\/nonexistent\/cifar/],
     [

@@ -551,7 +551,7 @@ describe('quantizeModel with Quantization Networks (qnet)', () => {
     // at T(B) the soft and hard quantizers agree, so the final 2-bit model keeps the accuracy.
     expect(epochs[0]!.testAccuracy).toBeGreaterThan(0.6);
     expect(epochs[1]!.testAccuracy).toBeGreaterThan(0.7);
-    expect(Math.abs(result.hardAccuracy - result.relaxedAccuracy)).toBeLessThan(0.02);
+    expect(Math.abs(result.hardAccuracy! - result.relaxedAccuracy!)).toBeLessThan(0.02);
 
     // The soft quantization function of the first layer over training (the Fig. 3b events): it
     // starts smooth (T = 1) and ends close to its 4-level staircase (T(B) = auto).
