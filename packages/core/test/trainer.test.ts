@@ -75,6 +75,28 @@ describe('Sgd', () => {
 });
 
 describe('train', async () => {
+  it('passes over the test set once per epoch and once for the hard model: the last epoch is the relaxed result', async () => {
+    const b = createReferenceBackend();
+    const data = blobs(b);
+    let passes = 0;
+    const counted = {
+      ...data,
+      testBatches: () => {
+        passes++;
+        return data.testBatches();
+      },
+    };
+    const events: TrainEvent[] = [];
+    const result = await train(b, mlp(b, 3), counted, {
+      ...options,
+      epochs: 2,
+      onEvent: (e) => events.push(e),
+    });
+    expect(passes).toBe(3);
+    const last = events.filter((e) => e.type === 'epoch').at(-1)!;
+    expect(last.type === 'epoch' && last.testAccuracy).toBe(result.relaxedAccuracy);
+  });
+
   it('trains a DQA-quantized MLP: loss falls, the relaxed and the hard 2-bit model classify well', async () => {
     const b = createReferenceBackend();
     const events: TrainEvent[] = [];
