@@ -251,6 +251,46 @@ function mnist(split: 'train' | 't10k', count: number): { x: tf.Tensor4D; y: tf.
   };
 }
 
+/** A one-conv MNIST classifier with seeded initializers (deterministic runs). */
+function mnistCnn(convSeed: number, denseSeed: number): tf.Sequential {
+  return tf.sequential({
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: 8,
+        kernelSize: 3,
+        activation: 'relu',
+        kernelInitializer: tf.initializers.heNormal({ seed: convSeed }),
+      }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({
+        units: 10,
+        kernelInitializer: tf.initializers.glorotNormal({ seed: denseSeed }),
+      }),
+    ],
+  });
+}
+
+/** The Trainer's data from MNIST slices: batches of 100, in order. */
+function trainerData(
+  train: { x: tf.Tensor4D; y: tf.Tensor2D },
+  test: { x: tf.Tensor4D; y: tf.Tensor2D },
+) {
+  const batch = 100;
+  const slice = (d: { x: tf.Tensor4D; y: tf.Tensor2D }, from: number) => ({
+    x: d.x.slice([from, 0, 0, 0], [batch, 28, 28, 1]),
+    y: d.y.slice([from, 0], [batch, 10]),
+  });
+  const batches = (d: { x: tf.Tensor4D }) => () =>
+    Array.from({ length: d.x.shape[0] / batch }, (_, i) => slice(d as typeof train, i * batch));
+  return {
+    stepsPerEpoch: train.x.shape[0] / batch,
+    trainBatches: batches(train),
+    testBatches: batches(test),
+  };
+}
+
 describe('a quantizeModel model trains with model.fit on real data', () => {
   it('DQA 2/4/8-bit: MNIST test accuracy rises and the final 2-bit model keeps it', async () => {
     const train = mnist('train', 3000);
@@ -337,23 +377,7 @@ describe("a quantizeModel model trains with @dqa/core's Trainer", () => {
   it('DQA 2/4/8-bit on MNIST: accuracy rises, the run emits attention and checkpoints', async () => {
     const train = mnist('train', 2000);
     const test = mnist('t10k', 500);
-    const model = tf.sequential({
-      layers: [
-        tf.layers.conv2d({
-          inputShape: [28, 28, 1],
-          filters: 8,
-          kernelSize: 3,
-          activation: 'relu',
-          kernelInitializer: tf.initializers.heNormal({ seed: 4 }),
-        }),
-        tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.flatten(),
-        tf.layers.dense({
-          units: 10,
-          kernelInitializer: tf.initializers.glorotNormal({ seed: 5 }),
-        }),
-      ],
-    });
+    const model = mnistCnn(4, 5);
     const q = await quantizeModel(
       model,
       {
@@ -362,16 +386,7 @@ describe("a quantizeModel model trains with @dqa/core's Trainer", () => {
       },
       { backend },
     );
-    const batch = 100;
-    const slice = (d: { x: tf.Tensor4D; y: tf.Tensor2D }, from: number) => ({
-      x: d.x.slice([from, 0, 0, 0], [batch, 28, 28, 1]),
-      y: d.y.slice([from, 0], [batch, 10]),
-    });
-    const data = {
-      stepsPerEpoch: 2000 / batch,
-      trainBatches: () => Array.from({ length: 2000 / batch }, (_, i) => slice(train, i * batch)),
-      testBatches: () => Array.from({ length: 500 / batch }, (_, i) => slice(test, i * batch)),
-    };
+    const data = trainerData(train, test);
     const events: TrainEvent[] = [];
     const result = await trainModel(backend, q.trainable(), data, {
       epochs: 2,
@@ -498,23 +513,7 @@ describe('quantizeModel with Quantization Networks (qnet)', () => {
   it('2-bit min-max qnet: MNIST accuracy rises, the soft curve sharpens, the hard kernels take 4 values', async () => {
     const train = mnist('train', 2000);
     const test = mnist('t10k', 500);
-    const model = tf.sequential({
-      layers: [
-        tf.layers.conv2d({
-          inputShape: [28, 28, 1],
-          filters: 8,
-          kernelSize: 3,
-          activation: 'relu',
-          kernelInitializer: tf.initializers.heNormal({ seed: 8 }),
-        }),
-        tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.flatten(),
-        tf.layers.dense({
-          units: 10,
-          kernelInitializer: tf.initializers.glorotNormal({ seed: 9 }),
-        }),
-      ],
-    });
+    const model = mnistCnn(8, 9);
     const q = await quantizeModel(
       model,
       {
@@ -527,16 +526,7 @@ describe('quantizeModel with Quantization Networks (qnet)', () => {
       { backend },
     );
     expect(q.plan.map((p) => p.weights?.relaxation ?? null)).toEqual(['qnet', 'qnet']);
-    const batch = 100;
-    const slice = (d: { x: tf.Tensor4D; y: tf.Tensor2D }, from: number) => ({
-      x: d.x.slice([from, 0, 0, 0], [batch, 28, 28, 1]),
-      y: d.y.slice([from, 0], [batch, 10]),
-    });
-    const data = {
-      stepsPerEpoch: 2000 / batch,
-      trainBatches: () => Array.from({ length: 2000 / batch }, (_, i) => slice(train, i * batch)),
-      testBatches: () => Array.from({ length: 500 / batch }, (_, i) => slice(test, i * batch)),
-    };
+    const data = trainerData(train, test);
     const events: TrainEvent[] = [];
     const result = await trainModel(backend, q.trainable(), data, {
       epochs: 2,
