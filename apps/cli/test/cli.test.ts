@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import pkg from '../package.json' with { type: 'json' };
@@ -100,5 +102,23 @@ describe('dqa', () => {
     const r = await run('fig3');
     expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toContain("unknown command 'fig3'");
+  });
+});
+
+describe('the dqa binary', () => {
+  it('stops quietly when the reader of its output goes away (dqa … | head)', async () => {
+    const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'bench', 'accuracy', '--help'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Close the read end at once: every write of the help text then fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled 'error' event/);
+    expect(code).toBe(0);
   });
 });
