@@ -167,62 +167,53 @@ describe('planAccuracyBudget', () => {
   };
   const common = { costs, batchSize: 100, trainCount: 10_000, testCount: 1000 };
 
-  it('runCost is overhead + steps·step + (epochs + 2)·test batches·eval', () => {
+  it('runCost is overhead + steps·step + (epochs + 1)·test batches·eval', () => {
     expect(runCost(costs.dqa, { epochs: 2, trainExamples: 1000 }, 100, 1000)).toBeCloseTo(
-      3 + 20 * 0.2 + 4 * 10 * 0.05,
+      3 + 20 * 0.2 + 3 * 10 * 0.05,
       12,
     );
   });
 
   it('gives whole epochs over the whole split while they fit', () => {
     // One fp and one dqa run of E epochs (100 steps each, 10 test batches per evaluation):
-    // fp 2 + 10·E + 0.5·(E + 2), dqa 3 + 20·E + 0.5·(E + 2): 7 + 31·E seconds.
+    // fp 2 + 10·E + 0.5·(E + 1), dqa 3 + 20·E + 0.5·(E + 1): 6 + 31·E seconds.
     const plan = planAccuracyBudget({
       ...common,
       kinds: ['fp', 'dqa'],
-      availableS: 7 + 31 * 3 + 10,
+      availableS: 6 + 31 * 3 + 10,
     });
     expect(plan).toMatchObject({ epochs: 3, trainExamples: null, steps: 300 });
-    expect(plan.estimateS).toBeCloseTo(7 + 31 * 3, 9);
+    expect(plan.estimateS).toBeCloseTo(6 + 31 * 3, 9);
     expect(
       planAccuracyBudget({ ...common, kinds: ['fp'], availableS: 1e9, maxEpochs: 4 }).epochs,
     ).toBe(4);
   });
 
   it('below one epoch, gives one epoch on the largest whole number of batches that fits', () => {
-    // One epoch on b batches: fp 2 + 0.1·b + 1.5, dqa 3 + 0.2·b + 1.5, so 8 + 0.3·b: the whole
-    // epoch (b = 100) needs 38 s; with 37.9 s, b = 99.
-    const plan = planAccuracyBudget({ ...common, kinds: ['fp', 'dqa'], availableS: 37.9 });
+    // One epoch on b batches: fp 2 + 0.1·b + 1, dqa 3 + 0.2·b + 1, so 7 + 0.3·b: the whole
+    // epoch (b = 100) needs 37 s; with 36.9 s, b = 99.
+    const plan = planAccuracyBudget({ ...common, kinds: ['fp', 'dqa'], availableS: 36.9 });
     expect(plan).toMatchObject({ epochs: 1, trainExamples: 9900, steps: 99 });
-    expect(plan.estimateS).toBeLessThanOrEqual(37.9);
+    expect(plan.estimateS).toBeLessThanOrEqual(36.9);
   });
 
   it('refuses a budget too small for one batch per run, saying how much is needed', () => {
     expect(() => planAccuracyBudget({ ...common, kinds: ['fp', 'dqa'], availableS: 5 })).toThrow(
-      /2 runs need at least 9 seconds \(one batch each.*\), but 5 seconds are left; raise --budget/,
+      /2 runs need at least 8 seconds \(one batch each.*\), but 5 seconds are left; raise --budget/,
     );
     expect(() => planAccuracyBudget({ ...common, kinds: ['qnet'], availableS: 100 })).toThrow(
       DqaError,
     );
   });
 
-  it('cellKind tells runs with quantized activations apart', () => {
+  it('cellKind tells methods, weight quantizers and quantized activations apart', () => {
     const cells = expandAccuracyGrid(paperGrid);
-    expect(new Set(cells.map(cellKind))).toEqual(
-      new Set([
-        'fp',
-        'ste',
-        'br',
-        'br-mix',
-        'dqa',
-        'qnet',
-        'ste+pact',
-        'br+pact',
-        'br-mix+pact',
-        'dqa+pact',
-        'qnet+pact',
-      ]),
+    const methods = ['ste', 'br', 'br-mix', 'dqa', 'qnet'];
+    const weightsOnly = methods.flatMap((m) =>
+      ['minmax2', 'sawb2', 'bwn1', 'twn2'].map((q) => `${m}-${q}`),
     );
+    const withPact = methods.flatMap((m) => ['minmax2', 'sawb2'].map((q) => `${m}-${q}+pact`));
+    expect(new Set(cells.map(cellKind))).toEqual(new Set(['fp', ...weightsOnly, ...withPact]));
   });
 });
 

@@ -182,7 +182,7 @@ describe('runAccuracyGrid', () => {
     });
     const r = await runAccuracyGrid(o);
     const calibrated = events.flatMap((e) => (e.type === 'calibrated' ? [e.kind] : []));
-    expect(calibrated).toEqual(['fp', 'dqa']);
+    expect(calibrated).toEqual(['fp', 'dqa-minmax2']);
     for (const e of events)
       if (e.type === 'calibrated') {
         expect(e.cost.stepS).toBeGreaterThan(0);

@@ -285,7 +285,7 @@ async function calibrate(
       const evalBatchS = Math.max(0, epochAt - (stepAt.at(-1) ?? epochAt)) / data.testSteps;
       const overheadS = Math.max(
         0,
-        wall - data.stepsPerEpoch * stepS - 3 * data.testSteps * evalBatchS,
+        wall - data.stepsPerEpoch * stepS - 2 * data.testSteps * evalBatchS,
       );
       costs[kind] = { stepS, evalBatchS, overheadS };
       o.onEvent?.({ type: 'calibrated', kind, cost: costs[kind] });
