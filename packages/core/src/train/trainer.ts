@@ -38,6 +38,12 @@ export interface TrainableModel {
    * `samples` points each; the Trainer streams them in `quantization` events when present.
    */
   quantizationFunctions?(step: StepInfo, samples: number): QuantizationFunction[];
+  /**
+   * Runs `fn` (an evaluation: many forward passes with `ctx`, weights unchanged) with each layer's
+   * weights quantized once for all of them rather than at every batch; the values are the same.
+   * Optional: without it every forward pass quantizes its weights.
+   */
+  evaluating?<T>(ctx: ForwardContext, fn: () => T): T;
 }
 
 /**
@@ -171,6 +177,16 @@ const yieldToEventLoop: () => Promise<void> =
 
 /** Top-1 accuracy and mean cross-entropy over batches. */
 export function evaluate(
+  b: Backend,
+  model: TrainableModel,
+  batches: Iterable<Batch>,
+  ctx: ForwardContext,
+): { accuracy: number; loss: number } {
+  const run = () => evaluateBatches(b, model, batches, ctx);
+  return model.evaluating && !ctx.training ? model.evaluating(ctx, run) : run();
+}
+
+function evaluateBatches(
   b: Backend,
   model: TrainableModel,
   batches: Iterable<Batch>,
