@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import { readCheckpoint, readRun, runFiles, writeFileAtomic } from '@dqa/bench';
-import { type Backend, type Checkpoint, DqaError, parseConfig, type Variable } from '@dqa/core';
+import { writeFileAtomic } from '@dqa/bench';
+import { type Backend, type Checkpoint, DqaError, type Variable } from '@dqa/core';
 import { buildModel } from '@dqa/models';
 import { loadDataset } from '@dqa/models/node';
 import {
@@ -25,6 +24,7 @@ import {
 } from '@dqa/onnx';
 import { quantizers } from '@dqa/quantizers';
 import { type Command, Option } from 'commander';
+import { openRunDir } from './run-dir.js';
 import { createCliBackend } from './train/backends.js';
 
 interface ExportIo {
@@ -65,18 +65,8 @@ function storageLabel(onnx: OnnxExport): string {
 }
 
 async function exportRun(dirArg: string, opts: ExportCliOptions, io: ExportIo): Promise<void> {
-  const dir = resolve(dirArg);
-  const run = await readRun(dir);
-  const config = parseConfig(run.config, { quantizers });
-  const last = join(dir, runFiles.lastCheckpoint);
-  if (!existsSync(last)) {
-    throw new DqaError(
-      'RUN_FILE',
-      `${dir} has no checkpoint (${runFiles.lastCheckpoint} is missing): nothing to export`,
-    );
-  }
+  const { dir, run, config, last, checkpoint } = await openRunDir(dirArg, 'export');
   const opset = Number(opts.opset) as OnnxOpset;
-  const checkpoint = await readCheckpoint(last);
   const { backend } = await createCliBackend(opts.backend ?? config.training.backend, 1);
   const dataset = await loadDataset(config.data.name, {
     ...(config.data.root !== undefined ? { root: config.data.root } : {}),

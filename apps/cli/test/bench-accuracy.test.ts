@@ -1,8 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main } from '../src/index.js';
-import { run, tempDir } from './helpers.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../src/index.js';
+import { run, runInterrupted, tempDir } from './helpers.js';
 
 const tmp = tempDir('dqa-bench-accuracy-test-');
 
@@ -98,21 +98,7 @@ describe('dqa bench accuracy', () => {
       out,
     ];
     // SIGINT as the second run starts: it stops after its first step.
-    let stdout = '';
-    let stderr = '';
-    let sent = false;
-    const code = await main(['node', 'dqa', ...args], {
-      stdout: (s) => {
-        stdout += s;
-      },
-      stderr: (s) => {
-        stderr += s;
-        if (!sent && s.startsWith('[2/2]')) {
-          sent = true;
-          process.emit('SIGINT');
-        }
-      },
-    });
+    const { code, stdout, stderr } = await runInterrupted((s) => s.startsWith('[2/2]'), ...args);
     expect(code).toBe(EXIT_OK);
     expect(stderr).toContain('stopping after this step with a checkpoint');
     expect(stderr).toContain('mlp-w-minmax2-dqa-s0: stopped with a checkpoint');

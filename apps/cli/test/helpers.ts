@@ -8,14 +8,30 @@ import { main } from '../src/index.js';
 export async function run(
   ...args: string[]
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runInterrupted(() => false, ...args);
+}
+
+/**
+ * Runs `dqa …args` in-process like `run`, and sends SIGINT to this process (what Ctrl-C does)
+ * once, when `when` is true of a chunk written to stderr.
+ */
+export async function runInterrupted(
+  when: (stderrChunk: string) => boolean,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
+  let sent = false;
   const code = await main(['node', 'dqa', ...args], {
     stdout: (s) => {
       stdout += s;
     },
     stderr: (s) => {
       stderr += s;
+      if (!sent && when(s)) {
+        sent = true;
+        process.emit('SIGINT');
+      }
     },
   });
   return { code, stdout, stderr };

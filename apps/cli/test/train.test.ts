@@ -3,8 +3,8 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readCheckpoint } from '@dqa/bench';
 import { describe, expect, it } from 'vitest';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main } from '../src/index.js';
-import { run, tempDir } from './helpers.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../src/index.js';
+import { run, runInterrupted, tempDir } from './helpers.js';
 
 const tmp = tempDir('dqa-train-test-');
 
@@ -31,26 +31,6 @@ const quick = [
   'wasm',
   '--no-png',
 ];
-
-/** Runs `dqa …args`, sending SIGINT to this process once stderr reports step `at`. */
-async function runInterrupted(at: number, ...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  let sent = false;
-  const code = await main(['node', 'dqa', ...args], {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-      if (!sent && s.startsWith(`step ${at}/`)) {
-        sent = true;
-        process.emit('SIGINT');
-      }
-    },
-  });
-  return { code, stdout, stderr };
-}
 
 const lines = async (path: string) =>
   (await readFile(path, 'utf8'))
@@ -161,7 +141,15 @@ describe('dqa train', () => {
     expect(a.code).toBe(EXIT_OK);
 
     const stopped = join(tmp.path, 'stopped');
-    const b = await runInterrupted(5, 'train', ...quick, '--threads', '2', '--out', stopped);
+    const b = await runInterrupted(
+      (s) => s.startsWith('step 5/'),
+      'train',
+      ...quick,
+      '--threads',
+      '2',
+      '--out',
+      stopped,
+    );
     expect(b.code).toBe(EXIT_OK);
     expect(b.stderr).toContain('stopping after this step');
     expect(b.stdout).toContain(`dqa train --resume ${stopped}`);

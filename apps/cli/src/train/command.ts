@@ -24,6 +24,7 @@ import type { BuiltModel } from '@dqa/models';
 import { quantizers } from '@dqa/quantizers';
 import { type Command, Option } from 'commander';
 import { checkedOption, integerOption, numberOption } from '../options.js';
+import { openRunDir } from '../run-dir.js';
 import { cliBackends, createCliBackend } from './backends.js';
 import { type ConfigFlags, configFlagNames, methodLabel, resolveTrainConfig } from './config.js';
 import { methodDescriptions, methods, presetNames, presets, weightQuantizers } from './presets.js';
@@ -205,17 +206,7 @@ function closeBackend(b: Backend): void {
 }
 
 async function runEval(dirArg: string, io: TrainIo) {
-  const dir = resolve(dirArg);
-  const run = await readRun(dir);
-  const config = parseConfig(run.config, { quantizers });
-  const last = join(dir, runFiles.lastCheckpoint);
-  if (!existsSync(last)) {
-    throw new DqaError(
-      'RUN_FILE',
-      `${dir} has no checkpoint (${runFiles.lastCheckpoint} is missing): nothing to evaluate`,
-    );
-  }
-  const checkpoint = await readCheckpoint(last);
+  const { dir, config, last, checkpoint } = await openRunDir(dirArg, 'evaluate');
   const { backend, data, model } = await setUp(config, io);
   try {
     await evaluateRun({ dir, last, checkpoint, config, io, backend, data, model });
