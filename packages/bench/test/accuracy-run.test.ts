@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createReferenceBackend } from '@dqa/core';
+import { ArgumentError, type Backend, createReferenceBackend } from '@dqa/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AccuracyEvent,
@@ -168,6 +168,46 @@ describe('runAccuracyGrid', () => {
     const again = options(dir, { spec: diverging, length: { epochs: 1, trainExamples: 128 } });
     await runAccuracyGrid(again.o);
     expect(again.events.some((e) => e.type === 'cell-start')).toBe(false);
+  }, 60_000);
+
+  it('records a run whose learned parameters leave their domain mid-training; refuses one that fails before it trains', async () => {
+    // The reference backend, with matMul failing as PACT does once its clip level α has been
+    // trained below 0 (measured in the default grid: α = −0.18 in a BR run with PACT).
+    const failingAfter = (calls: number): Backend => {
+      const ref = createReferenceBackend();
+      let n = 0;
+      return new Proxy(ref, {
+        get(target, key) {
+          if (key === 'matMul')
+            return (...a: Parameters<Backend['matMul']>) => {
+              if (++n > calls)
+                throw new ArgumentError('pact: the clip level alpha must be positive, got -0.18');
+              return target.matMul(...a);
+            };
+          const v = Reflect.get(target, key);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+    };
+    const one = { ...spec, methods: ['fp' as const], seeds: [0] };
+    const dir = join(tmp, 'domain');
+    const late = options(dir, {
+      spec: one,
+      backend: failingAfter(10),
+      length: { epochs: 1, trainExamples: 128 },
+    });
+    await runAccuracyGrid(late.o);
+    const end = late.events.find((e) => e.type === 'cell-end');
+    expect(end).toMatchObject({ status: 'diverged' });
+    expect(end?.type === 'cell-end' && end.diverged).toMatch(
+      /^after \d+ steps: pact: the clip level alpha must be positive/,
+    );
+    const early = options(join(tmp, 'domain-early'), {
+      spec: one,
+      backend: failingAfter(0),
+      length: { epochs: 1, trainExamples: 128 },
+    });
+    await expect(runAccuracyGrid(early.o)).rejects.toThrow(/clip level alpha must be positive/);
   }, 60_000);
 
   it('with a budget, times each kind of run, plans, and (dry run) trains and writes nothing', async () => {

@@ -541,6 +541,7 @@ export async function runAccuracyGrid(o: AccuracyGridOptions): Promise<AccuracyG
     const cellStarted = now();
     const { data, model } = prepareRun(o.backend, config, dataset);
     let outcome: Awaited<ReturnType<typeof trainRunFolder>> | null = null;
+    let trainedSteps = 0;
     try {
       outcome = await trainRunFolder({
         config,
@@ -554,11 +555,21 @@ export async function runAccuracyGrid(o: AccuracyGridOptions): Promise<AccuracyG
         ...(o.command ? { command: o.command } : {}),
         ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}),
         png: o.png ?? false,
-        onEvent: (event) => emit({ type: 'train', index, cell, event }),
+        onEvent: (event) => {
+          if (event.type === 'step') trainedSteps++;
+          emit({ type: 'train', index, cell, event });
+        },
       });
     } catch (e) {
-      if (!(e instanceof DqaError && e.code === 'NON_FINITE_INPUT')) throw e;
-      const message = e.message;
+      // A diverged run is a result, not a fault of the grid: its loss became NaN, or, once it
+      // has trained, a learned parameter left its domain (PACT's clip level α below 0 makes the
+      // quantizer refuse its input). An invalid argument before the first step is a real error.
+      const diverging =
+        e instanceof DqaError &&
+        (e.code === 'NON_FINITE_INPUT' || (e.code === 'INVALID_ARGUMENT' && trainedSteps > 0));
+      if (!diverging) throw e;
+      const message =
+        e.code === 'NON_FINITE_INPUT' ? e.message : `after ${trainedSteps} steps: ${e.message}`;
       await writeFileAtomic(
         join(o.dir, cell.name, divergedFile),
         `${JSON.stringify({ message, time: new Date().toISOString() }, null, 2)}\n`,
