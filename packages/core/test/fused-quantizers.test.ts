@@ -17,6 +17,7 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { fakeBwn, fakeFp, fakeMinmax } from './fake-plugins.js';
+import { expectTracesClose, traceRelaxed } from './helpers.js';
 
 /**
  * `Backend.fusedQuantizers`: a fake capability written in TypeScript over the plugins' plain
@@ -178,43 +179,10 @@ function run(b: Backend, spec: Spec) {
   // Weights around the clip level of `clip`, so both of its gradient branches are taken.
   const w0 = rng.normalArray(60, 0.4, 1);
   const r = rng.normalArray(60, 0, 1);
-  const w = b.tidy(() => b.variable(b.tensor(w0, [6, 10]), { name: 'w' }));
-  const rq = relaxed(b, spec, 'layer/weights');
-  const out: Record<string, number[]> = {};
-  for (const s of [0, 50, 97]) {
-    const step = { step: s, totalSteps: 100, stepsPerEpoch: 10 };
-    rq.beforeStep(step);
-    const { value, grads } = b.valueAndGrads(() => {
-      const q = rq.forward(w, step);
-      const loss = b.sum(b.mul(q, b.tensor(r, [6, 10])));
-      const reg = rq.regularizer(step, 1000);
-      return reg ? b.add(loss, reg) : loss;
-    }, [w, ...rq.variables]);
-    out[`value@${s}`] = Array.from(b.readSync(value));
-    out[`q@${s}`] = Array.from(b.tidy(() => b.readSync(rq.forward(w, step))));
-    out[`hard@${s}`] = Array.from(b.tidy(() => b.readSync(rq.hard(w))));
-    grads.forEach((g, i) => {
-      out[`grad${i}@${s}`] = Array.from(b.readSync(g));
-    });
-    b.dispose([value, ...grads]);
-  }
-  rq.dispose();
-  b.dispose(w);
-  return out;
+  return traceRelaxed(b, relaxed(b, spec, 'layer/weights'), w0, r, [6, 10]);
 }
 
-const close = (a: Record<string, number[]>, b: Record<string, number[]>, rtol = 1e-5) => {
-  expect(Object.keys(a)).toEqual(Object.keys(b));
-  for (const [k, v] of Object.entries(a)) {
-    const w = b[k]!;
-    expect(v.length, k).toBe(w.length);
-    v.forEach((x, i) => {
-      expect(Math.abs(x - w[i]!), `${k}[${i}]: ${x} vs ${w[i]}`).toBeLessThanOrEqual(
-        rtol * Math.max(1, Math.abs(w[i]!)),
-      );
-    });
-  }
-};
+const close = expectTracesClose;
 
 const host = () => createTapeBackend(referenceKernels, 'host', { hostMemory: true });
 const ops = () => createTapeBackend(referenceKernels, 'ops');

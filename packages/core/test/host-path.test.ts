@@ -8,6 +8,7 @@ import {
   referenceKernels,
 } from '../src/index.js';
 import { fakeQuantizers } from './fake-plugins.js';
+import { expectTracesClose, traceRelaxed } from './helpers.js';
 
 const quantizers = fakeQuantizers();
 
@@ -44,41 +45,11 @@ function run(b: Backend, spec: Spec) {
   const rng = new Random(11);
   const w0 = rng.normalArray(60, 0, 1);
   const r = rng.normalArray(60, 0, 1);
-  const w = b.tidy(() => b.variable(b.tensor(w0, [6, 10]), { name: 'w' }));
-  const rq = relaxed(b, spec, 'layer/weights', 2, 3);
-  const out: Record<string, number[]> = {};
   // Early (T high), middle and late (T small) steps of a 100-step run.
-  for (const s of [0, 50, 97]) {
-    const step = { step: s, totalSteps: 100, stepsPerEpoch: 10 };
-    rq.beforeStep(step);
-    const { value, grads } = b.valueAndGrads(() => {
-      const q = rq.forward(w, step);
-      const loss = b.sum(b.mul(q, b.tensor(r, [6, 10])));
-      const reg = rq.regularizer(step, 1000);
-      return reg ? b.add(loss, reg) : loss;
-    }, [w, ...rq.variables]);
-    out[`value@${s}`] = Array.from(b.readSync(value));
-    out[`q@${s}`] = Array.from(b.tidy(() => b.readSync(rq.forward(w, step))));
-    grads.forEach((g, i) => {
-      out[`grad${i}@${s}`] = Array.from(b.readSync(g));
-    });
-    b.dispose([value, ...grads]);
-  }
-  return out;
+  return traceRelaxed(b, relaxed(b, spec, 'layer/weights', 2, 3), w0, r, [6, 10]);
 }
 
-const close = (a: Record<string, number[]>, b: Record<string, number[]>) => {
-  expect(Object.keys(a)).toEqual(Object.keys(b));
-  for (const [k, v] of Object.entries(a)) {
-    const w = b[k]!;
-    expect(v.length, k).toBe(w.length);
-    v.forEach((x, i) => {
-      expect(Math.abs(x - w[i]!), `${k}[${i}]: ${x} vs ${w[i]}`).toBeLessThan(
-        1e-5 * Math.max(1, Math.abs(w[i]!)),
-      );
-    });
-  }
-};
+const close = expectTracesClose;
 
 describe('host-memory fast paths', () => {
   const host = () => createTapeBackend(referenceKernels, 'host', { hostMemory: true });
