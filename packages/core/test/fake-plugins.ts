@@ -32,14 +32,19 @@ export const fakeBwn = defineQuantizer({
   targets: ['weights'],
 });
 
-/** Like `pact`: activations only, with a learnable clip level `alpha` initialised to 4 + bits. */
+/**
+ * Like `pact`: activations only, with a learnable clip level `alpha` initialised to 4 + bits and
+ * kept ≥ 0.001 by the optimizer.
+ */
 export const fakePact = defineQuantizer({
   ...conformanceQuantizer,
   id: 'pact',
   description: 'fake PACT: clips activations to [0, alpha] (no rounding)',
   bits: { min: 1, max: 8 },
   targets: ['activations'],
-  parameters: [{ name: 'alpha', description: 'clip level', init: (bits: number) => 4 + bits }],
+  parameters: [
+    { name: 'alpha', description: 'clip level', init: (bits: number) => 4 + bits, min: 1e-3 },
+  ],
   forward(b: Backend, x: Tensor, ctx) {
     // min(relu(x), alpha): the gradient reaches x below alpha and alpha above it.
     return b.minimum(b.relu(x), ctx.params.alpha!);

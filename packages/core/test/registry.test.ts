@@ -128,6 +128,14 @@ describe('plugin validation (INVALID_PLUGIN)', () => {
     ['no targets', { ...good, targets: [] }, /declares no targets/],
     ['missing targets', { ...good, targets: undefined }, /declares no targets/],
     ['no granularities', { ...good, granularities: [] }, /declares no granularities/],
+    [
+      'a parameter bound that is not a number',
+      {
+        ...good,
+        parameters: [{ name: 'alpha', description: 'clip', init: () => 1, min: Number.NaN }],
+      },
+      /parameter 'alpha': min must be a finite number, got NaN/,
+    ],
   ];
 
   it.each(cases)('%s', (_name, plugin, message) => {

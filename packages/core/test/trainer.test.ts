@@ -3,7 +3,9 @@ import {
   type Backend,
   type Checkpoint,
   createReferenceBackend,
+  createRelaxedQuantizer,
   learningRate,
+  parameterBounds,
   parseConfig,
   Sgd,
   type TrainableModel,
@@ -71,6 +73,93 @@ describe('Sgd', () => {
     sgd.apply([b.tensor([1], [1])], 1);
     // v = 1; direction = 1 + 0.9 = 1.9.
     expect(b.readSync(w)[0]).toBeCloseTo(-1.9, 6);
+  });
+});
+
+describe('bounded parameters', () => {
+  it('Sgd projects a bounded variable back onto its bound after the update, momentum kept', () => {
+    const b = createReferenceBackend();
+    const w = b.tidy(() => b.variable(b.tensor([0.5, 3], [2]), { name: 'w' }));
+    const u = b.tidy(() => b.variable(b.tensor([0.5], [1]), { name: 'u' }));
+    const sgd = new Sgd(
+      b,
+      [w, u],
+      { momentum: 0.5, weightDecay: 0, nesterov: false },
+      [],
+      new Map([[w, 0.25]]),
+    );
+    sgd.apply([b.tensor([1, 1], [2]), b.tensor([1], [1])], 1);
+    // w − 1·g = [−0.5, 2] → [0.25, 2]; u is unbounded: −0.5.
+    expect(Array.from(b.readSync(w))).toEqual([0.25, 2]);
+    expect(b.readSync(u)[0]).toBe(-0.5);
+    // The velocity (1, not the projected step) carries on: w ← max(0.25 − 1.5, 0.25), 2 − 1.5.
+    sgd.apply([b.tensor([1, 1], [2]), b.tensor([1], [1])], 1);
+    expect(Array.from(b.readSync(w))).toEqual([0.25, 0.5]);
+    expect(
+      () =>
+        new Sgd(b, [u], { momentum: 0, weightDecay: 0, nesterov: false }, [], new Map([[w, 0]])),
+    ).toThrow(/bounded variable 'w' is not among the optimised ones/);
+    expect(
+      () =>
+        new Sgd(
+          b,
+          [w],
+          { momentum: 0, weightDecay: 0, nesterov: false },
+          [],
+          new Map([[w, Number.NaN]]),
+        ),
+    ).toThrow(/lower bound of 'w' must be finite, got NaN/);
+  });
+
+  it('train keeps a plugin parameter at or above its min (PACT-like clip level driven below 0)', async () => {
+    const b = createReferenceBackend();
+    const cfg = parseConfig(
+      {
+        model: { name: 'mlp' },
+        data: { name: 'blobs' },
+        quantization: {
+          activations: { relaxation: 'ste', quantizers: [{ id: 'pact', bits: 2 }] },
+        },
+      },
+      { quantizers },
+    );
+    const rq = createRelaxedQuantizer(b, cfg.quantization.activations!, {
+      name: 'h',
+      rank: 2,
+      target: 'activations',
+      quantizers,
+    });
+    const bounds = parameterBounds([rq]);
+    const alpha = rq.quantizers[0]!.params.alpha!;
+    expect([...bounds]).toEqual([[alpha, 1e-3]]);
+    // Every input is clipped, so h = α everywhere and the logits are α·(4, 0, 0): the loss pulls α
+    // towards 0, and a learning rate of 100 throws it far below 0 in the first step.
+    const toClass0 = b.tensor([1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0], [4, 3]);
+    const model: TrainableModel = {
+      variables: rq.variables,
+      decayVariables: [],
+      quantizers: [rq],
+      weightCount: 1,
+      forward: (x, ctx) =>
+        b.tidy(() => {
+          const big = b.add(b.mul(x, 0), 10);
+          const h = ctx.hard ? rq.hard(big) : rq.forward(big, ctx.step);
+          return b.matMul(h, toClass0);
+        }),
+    };
+    const seen: number[] = [];
+    await train(b, model, blobs(b), {
+      ...options,
+      epochs: 1,
+      learningRate: { kind: 'constant', initial: 100 },
+      onEvent: (e) => {
+        if (e.type === 'step') seen.push(b.readSync(alpha)[0]!);
+      },
+    });
+    expect(seen.length).toBeGreaterThan(2);
+    expect(Math.min(...seen)).toBe(Math.fround(1e-3));
+    rq.dispose();
+    b.dispose(toClass0);
   });
 });
 

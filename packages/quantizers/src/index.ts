@@ -11,7 +11,7 @@ export { bwn } from './bwn.js';
 export { fp } from './fp.js';
 export * from './groups.js';
 export { minmax } from './minmax.js';
-export { PACT_DEFAULT_ALPHA, pact } from './pact.js';
+export { PACT_DEFAULT_ALPHA, PACT_MIN_ALPHA, pact } from './pact.js';
 export { sawb } from './sawb.js';
 export { sawbAlpha, sawbMse } from './sawb-alpha.js';
 export { TWN_DELTA_FACTOR, twn } from './twn.js';

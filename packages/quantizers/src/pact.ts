@@ -12,6 +12,13 @@ import { uniformCode, uniformLevels, uniformQuantize } from './uniform-levels.js
 /** PACT's default initial clip level (ReLU6's bound). */
 export const PACT_DEFAULT_ALPHA = 6;
 
+/**
+ * The smallest clip level training lets α reach: the optimizer projects α back onto [0.001, ∞)
+ * after each update, so an overshooting step cannot make the clip level (and the quantization
+ * step α/(2ⁿ − 1)) zero or negative, which has no meaning. Same on every backend.
+ */
+export const PACT_MIN_ALPHA = 1e-3;
+
 function alphaFor(x: Float32Array, options: ReferenceOptions | undefined): number {
   const given = options?.params?.alpha;
   if (given !== undefined) {
@@ -29,8 +36,8 @@ function alphaFor(x: Float32Array, options: ReferenceOptions | undefined): numbe
  * PACT (Choi et al. 2018) for activations: y = clip(x, 0, α) with a learnable clip level α, then
  * n-bit uniform quantization of [0, α] (2ⁿ levels, step α/(2ⁿ − 1)). Gradients: straight-through
  * inside the range, d y/d x = 1 for 0 ≤ x < α and 0 elsewhere; d y/d α = 1 where x ≥ α (PACT's
- * rule). α is the layer's parameter `alpha` (initialised to 6); without one, the reference
- * calibrates α = max(x).
+ * rule). α is the layer's parameter `alpha` (initialised to 6, kept ≥ PACT_MIN_ALPHA by the
+ * optimizer); without one, the reference calibrates α = max(x).
  */
 export const pact = defineQuantizer({
   id: 'pact',
@@ -44,6 +51,7 @@ export const pact = defineQuantizer({
       name: 'alpha',
       description: 'clip level α of PACT, learned with its own gradient',
       init: () => PACT_DEFAULT_ALPHA,
+      min: PACT_MIN_ALPHA,
     },
   ],
 

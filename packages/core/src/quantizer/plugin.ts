@@ -18,6 +18,12 @@ export interface QuantizerParameter {
   readonly description: string;
   /** Initial value for a given bitwidth. */
   init(bits: number): number;
+  /**
+   * Smallest value the parameter may take. Training projects it back onto `≥ min` after every
+   * optimizer update (projected SGD), so a step that overshoots cannot leave the quantizer's
+   * domain (PACT's clip level must stay positive). Absent: unbounded.
+   */
+  readonly min?: number;
 }
 
 /** Options of the plain reference implementation. */
@@ -129,6 +135,10 @@ export function validateQuantizer(p: QuantizerPlugin): void {
   }
   if (!p.targets?.length) bad("declares no targets ('weights' and/or 'activations')");
   if (!p.granularities?.length) bad("declares no granularities ('tensor' and/or 'channel')");
+  for (const q of p.parameters ?? []) {
+    if (q.min !== undefined && !Number.isFinite(q.min))
+      bad(`parameter '${q.name}': min must be a finite number, got ${q.min}`);
+  }
 }
 
 /** Identity helper that type-checks and validates a plugin declaration. */

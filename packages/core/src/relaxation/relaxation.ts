@@ -67,6 +67,26 @@ export type VariableFactory = (
   shape: readonly number[],
 ) => Variable;
 
+/**
+ * The lower bounds of the plugin parameters of `quantizers` (PACT's clip level ≥ its `min`), by
+ * variable: what the optimizer projects onto after each update (the Trainer's Sgd; a framework
+ * integration projects them itself after its optimizer's step).
+ */
+export function parameterBounds(
+  quantizers: readonly RelaxedQuantizer[],
+): ReadonlyMap<Variable, number> {
+  const bounds = new Map<Variable, number>();
+  for (const rq of quantizers) {
+    for (const lq of rq.quantizers) {
+      for (const p of lq.plugin.parameters ?? []) {
+        const v = lq.params[p.name];
+        if (v && p.min !== undefined) bounds.set(v, p.min);
+      }
+    }
+  }
+  return bounds;
+}
+
 /** The default factory: a backend variable holding `values`. */
 export function backendVariables(b: Backend): VariableFactory {
   return (name, values, shape) => b.tidy(() => b.variable(b.tensor(values, shape), { name }));

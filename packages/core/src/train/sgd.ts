@@ -18,7 +18,9 @@ export interface SgdState {
 /**
  * SGD with momentum and weight decay, PyTorch's formulation: g ← ∇ + λ_wd·w (decayed variables
  * only), v ← μ·v + g, w ← w − lr·v (Nesterov: w ← w − lr·(g + μ·v)). Attention α and PACT's clip
- * are not decayed by default: decaying α would pull the attention towards uniform.
+ * are not decayed by default: decaying α would pull the attention towards uniform. Variables with
+ * a lower bound (`lowerBounds`, e.g. PACT's clip level from `parameterBounds`) are projected back
+ * onto it after each update: w ← max(w, min) (projected SGD; the momentum buffer is kept as is).
  */
 export class Sgd {
   private readonly buffers = new Map<Variable, Variable>();
@@ -29,6 +31,7 @@ export class Sgd {
     readonly variables: readonly Variable[],
     readonly options: SgdOptions,
     decay: readonly Variable[] = [],
+    private readonly lowerBounds: ReadonlyMap<Variable, number> = new Map(),
   ) {
     if (!(options.momentum >= 0 && options.momentum < 1)) {
       throw new ArgumentError(`sgd: momentum must be in [0, 1), got ${options.momentum}`);
@@ -36,6 +39,14 @@ export class Sgd {
     if (!(options.weightDecay >= 0))
       throw new ArgumentError(`sgd: weightDecay must be ≥ 0, got ${options.weightDecay}`);
     this.decay = new Set(decay);
+    for (const [v, min] of lowerBounds) {
+      if (!variables.includes(v))
+        throw new ArgumentError(
+          `sgd: bounded variable '${v.name}' is not among the optimised ones`,
+        );
+      if (!Number.isFinite(min))
+        throw new ArgumentError(`sgd: the lower bound of '${v.name}' must be finite, got ${min}`);
+    }
     for (const v of decay) {
       if (!variables.includes(v))
         throw new ArgumentError(
@@ -57,12 +68,19 @@ export class Sgd {
         let g = grads[i]!;
         if (options.weightDecay > 0 && this.decay.has(v))
           g = b.add(g, b.mul(v, options.weightDecay));
-        if (options.momentum === 0) return b.sub(v, b.mul(g, lr));
-        const buf = this.buffer(v);
-        const velocity = b.add(b.mul(buf, options.momentum), g);
-        buf.assign(velocity);
-        const direction = options.nesterov ? b.add(g, b.mul(velocity, options.momentum)) : velocity;
-        return b.sub(v, b.mul(direction, lr));
+        let updated: Tensor;
+        if (options.momentum === 0) updated = b.sub(v, b.mul(g, lr));
+        else {
+          const buf = this.buffer(v);
+          const velocity = b.add(b.mul(buf, options.momentum), g);
+          buf.assign(velocity);
+          const direction = options.nesterov
+            ? b.add(g, b.mul(velocity, options.momentum))
+            : velocity;
+          updated = b.sub(v, b.mul(direction, lr));
+        }
+        const min = this.lowerBounds.get(v);
+        return min === undefined ? updated : b.maximum(updated, min);
       });
       v.assign(next);
       b.dispose(next);

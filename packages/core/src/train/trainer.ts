@@ -1,7 +1,7 @@
 import type { Backend, ReplicaRecipe, Tensor, Variable } from '../backend/backend.js';
 import { ArgumentError, DqaError } from '../errors.js';
 import type { DataParallel } from '../node/data-parallel.js';
-import type { RelaxedQuantizer, StepInfo } from '../relaxation/relaxation.js';
+import { parameterBounds, type RelaxedQuantizer, type StepInfo } from '../relaxation/relaxation.js';
 import { type LearningRateSchedule, learningRate } from '../schedules/learning-rate.js';
 import { lossAndGrads } from './loss.js';
 import { Sgd, type SgdOptions, type SgdState } from './sgd.js';
@@ -295,7 +295,13 @@ export async function train(
       ...(options.workerImports ? { imports: options.workerImports } : {}),
     });
   }
-  const optimizer = new Sgd(b, model.variables, options.optimizer, model.decayVariables);
+  const optimizer = new Sgd(
+    b,
+    model.variables,
+    options.optimizer,
+    model.decayVariables,
+    parameterBounds(model.quantizers),
+  );
   let startEpoch = 0;
   let step = 0;
   let checkpoint: Checkpoint;

@@ -182,6 +182,7 @@ class DqaFitCallback extends tf.Callback {
   }
 
   override async onBatchEnd(): Promise<void> {
+    this.session.afterStep();
     const o = this.options;
     if (this.step % (o.every ?? 1) === 0) {
       o.onAttention?.(this.session.step, this.session.attention());

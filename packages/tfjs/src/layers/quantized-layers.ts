@@ -2,6 +2,7 @@ import {
   ArgumentError,
   createRelaxedQuantizer,
   DqaError,
+  parameterBounds,
   type RelaxedQuantizer,
   type StepInfo,
   type TensorQuantConfig,
@@ -203,6 +204,16 @@ function quantizedClass(
     beforeStep(step: StepInfo): void {
       this.weightQuantizer?.beforeStep(step);
       this.activationQuantizer?.beforeStep(step);
+    }
+
+    afterStep(): void {
+      const quantizers = [this.weightQuantizer, this.activationQuantizer].filter(
+        (q): q is RelaxedQuantizer => q !== null,
+      );
+      for (const [v, min] of parameterBounds(quantizers)) {
+        const tv = v as unknown as tf.Variable;
+        tf.tidy(() => tv.assign(tf.maximum(tv, min)));
+      }
     }
 
     attention(step: StepInfo): LayerAttention {

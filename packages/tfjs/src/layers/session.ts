@@ -27,6 +27,8 @@ export interface SessionLayer {
   /** Creates the layer's relaxed quantizers and their trainable variables. */
   initQuantization(session: QuantizationSession): void;
   beforeStep(step: StepInfo): void;
+  /** After the optimizer's update: projects bounded plugin parameters (PACT's α ≥ its min). */
+  afterStep(): void;
   attention(step: StepInfo): LayerAttention;
   /** The effective weight quantization function, or null when the weights are float. */
   quantizationFunction(step: StepInfo, samples: number): QuantizationFunction | null;
@@ -54,6 +56,14 @@ export class QuantizationSession {
   beforeStep(step: StepInfo): void {
     this.step = step;
     for (const layer of this.layers) layer.beforeStep(step);
+  }
+
+  /**
+   * After each optimizer update: keeps every bounded plugin parameter within its bound (PACT's
+   * clip level ≥ PACT_MIN_ALPHA), as @dqa/core's Trainer does; tfjs optimizers know no bounds.
+   */
+  afterStep(): void {
+    for (const layer of this.layers) layer.afterStep();
   }
 
   /** Every layer's current mixing weights. */
