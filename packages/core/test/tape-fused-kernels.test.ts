@@ -3,8 +3,8 @@ import { describeBackendConformance } from '../src/conformance/index.js';
 import { createTapeBackend, type Kernels, Random, referenceKernels } from '../src/index.js';
 
 /**
- * The tape backend's optional fused kernels (`reluBackward`, `softmaxCrossEntropy`, `batchNorm`
- * and their gradients), written here in plain TypeScript on top of the reference kernels: the
+ * The tape backend's optional fused kernels (`reluBackward`, `softmaxCrossEntropy`, `batchNorm`,
+ * `batchNormTraining` and their gradients), written here in plain TypeScript on top of the reference kernels: the
  * conformance suite holds the fused paths of `createTapeBackend` to the same values and gradients
  * as the composed ones, without a native engine.
  */
@@ -68,6 +68,42 @@ const fusedKernels: Kernels<Float32Array> = {
     }
     return out;
   },
+  batchNormTraining(x, rows, channels, offset, scale, epsilon) {
+    count('batchNormTraining');
+    const mean = new Float32Array(channels);
+    const variance = new Float32Array(channels);
+    for (let c = 0; c < channels; c++) {
+      let m = 0;
+      for (let i = 0; i < rows; i++) m += x[i * channels + c]!;
+      m /= rows;
+      let v = 0;
+      for (let i = 0; i < rows; i++) v += (x[i * channels + c]! - m) ** 2;
+      mean[c] = m;
+      variance[c] = v / rows;
+    }
+    const y = x.map((v, i) => {
+      const c = i % channels;
+      const h = (v - mean[c]!) / Math.sqrt(variance[c]! + epsilon);
+      return h * (scale ? scale[c]! : 1) + (offset ? offset[c]! : 0);
+    });
+    return { y, mean, variance };
+  },
+  batchNormTrainingBackward(dy, x, rows, channels, mean, variance, scale, epsilon) {
+    count('batchNormTrainingBackward');
+    const r = Array.from({ length: channels }, (_, c) => 1 / Math.sqrt(variance[c]! + epsilon));
+    const xhat = (i: number) => (x[i]! - mean[i % channels]!) * r[i % channels]!;
+    const s1 = new Float64Array(channels);
+    const s2 = new Float64Array(channels);
+    for (let i = 0; i < rows * channels; i++) {
+      s1[i % channels]! += dy[i]!;
+      s2[i % channels]! += dy[i]! * xhat(i);
+    }
+    const dx = dy.map((g, i) => {
+      const c = i % channels;
+      return (scale ? scale[c]! : 1) * r[c]! * (g - s1[c]! / rows - (xhat(i) * s2[c]!) / rows);
+    });
+    return { dx, dOffset: Float32Array.from(s1), dScale: Float32Array.from(s2) };
+  },
   batchNormBackward(dy, x, rows, channels, mean, variance, scale, epsilon) {
     count('batchNormBackward');
     const dx = new Float32Array(rows * channels);
@@ -94,7 +130,7 @@ const fusedKernels: Kernels<Float32Array> = {
 };
 
 describeBackendConformance({
-  name: 'reference kernels with fused relu gradient, softmax cross-entropy and batch norm',
+  name: 'reference kernels with fused relu gradient, softmax cross-entropy and batch norms',
   create: () => createTapeBackend(fusedKernels, 'reference-fused'),
 });
 
@@ -121,7 +157,10 @@ it('the tape backend calls the fused kernels, and the composed path gives the sa
       const mean = b.mean(x, [0, 1, 2]);
       const variance = b.mean(b.square(b.sub(x, mean)), [0, 1, 2]);
       const h = b.relu(b.batchNorm(x, mean, variance, undefined, g, 1e-3));
-      return b.softmaxCrossEntropy(b.mean(h, [1, 2]), y);
+      // A second batch norm in training mode, whose statistics also enter the loss.
+      const t = b.batchNormTraining(h, g, undefined, 1e-3);
+      const stats = b.sum(b.add(b.mul(t.mean, 0.3), b.mul(t.variance, 0.2)));
+      return b.add(b.softmaxCrossEntropy(b.mean(t.y, [1, 2]), y), stats);
     }, [x, g]);
     return [b.readSync(value), ...grads.map((t) => b.readSync(t))];
   };
@@ -133,6 +172,8 @@ it('the tape backend calls the fused kernels, and the composed path gives the sa
     'softmaxCrossEntropyBackward',
     'batchNorm',
     'batchNormBackward',
+    'batchNormTraining',
+    'batchNormTrainingBackward',
   ]) {
     expect(calls.get(name), name).toBeGreaterThan(0);
   }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "common.h"
@@ -210,9 +211,185 @@ Napi::Value BatchNormBackwardJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Per-channel sums of rows × C values (channels repeating every C), for the training batch norm:
+// sum1[c] = Σ_rows f1(i, j) and sum2[c] = Σ_rows f2(i, j) over the flat index j of row i.
+// Like batchNormBackward: channels tiled to L = k·C values, long vector loops over chunks of k
+// rows with float partial sums per lane, folded into float64 every 64 chunks and across threads.
+template <typename F1, typename F2>
+void ChannelSums(int64_t rows, int64_t C, const F1& f1, const F2& f2, double* sum1, double* sum2) {
+  const int64_t kRows = std::max<int64_t>(1, 256 / C), L = kRows * C;
+  const int threads =
+      rows * C >= kParallelMin ? std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(rows))) : 1;
+  std::vector<double> s1(static_cast<size_t>(threads) * C, 0.0), s2(static_cast<size_t>(threads) * C, 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    double* d1 = s1.data() + static_cast<size_t>(t) * C;
+    double* d2 = s2.data() + static_cast<size_t>(t) * C;
+    std::vector<float> a1(L, 0.0f), a2(L, 0.0f);
+    float* p1 = a1.data();
+    float* p2 = a2.data();
+    auto fold = [&]() {
+      for (int64_t j = 0; j < L; j++) {
+        d1[j % C] += p1[j];
+        d2[j % C] += p2[j];
+        p1[j] = 0.0f;
+        p2[j] = 0.0f;
+      }
+    };
+    const int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
+    int64_t i = begin, chunks = 0;
+    for (; i + kRows <= end; i += kRows) {
+      const int64_t base = i * C;
+#pragma omp simd
+      for (int64_t j = 0; j < L; j++) {
+        p1[j] += f1(base + j, j);
+        p2[j] += f2(base + j, j);
+      }
+      if (++chunks == 64) {
+        fold();
+        chunks = 0;
+      }
+    }
+    fold();
+    for (; i < end; i++)
+      for (int64_t c = 0; c < C; c++) {
+        d1[c] += f1(i * C + c, c);
+        d2[c] += f2(i * C + c, c);
+      }
+  }
+  for (int64_t c = 0; c < C; c++) {
+    double a = 0, b = 0;
+    for (int t = 0; t < threads; t++) {
+      a += s1[static_cast<size_t>(t) * C + c];
+      b += s2[static_cast<size_t>(t) * C + c];
+    }
+    sum1[c] = a;
+    sum2[c] = b;
+  }
+}
+
+// Tiles per-channel values to L = k·C (the tile width ChannelSums and the loops below use).
+std::vector<float> Tile(const std::vector<float>& perChannel, int64_t C, int64_t L) {
+  std::vector<float> t(static_cast<size_t>(L));
+  for (int64_t j = 0; j < L; j++) t[j] = perChannel[j % C];
+  return t;
+}
+
+// out[i] = f(i, j) over rows × C values, j the index within the tile (per-channel values tiled
+// to L as ChannelSums does), in parallel over chunks of k rows.
+template <typename F>
+void ChannelMap(int64_t rows, int64_t C, float* out, const F& f) {
+  const int64_t n = rows * C;
+  const int64_t kRows = std::max<int64_t>(1, 256 / C), L = kRows * C;
+  const int64_t chunks = rows / kRows;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t q = 0; q < chunks; q++) {
+    const int64_t base = q * L;
+#pragma omp simd
+    for (int64_t j = 0; j < L; j++) out[base + j] = f(base + j, j);
+  }
+  for (int64_t i = chunks * kRows; i < rows; i++)
+    for (int64_t c = 0; c < C; c++) out[i * C + c] = f(i * C + c, c);
+}
+
+// batchNormTraining(x, rows, C, offset | undefined, scale | undefined, epsilon, y, mean, variance):
+// per channel the batch mean and biased variance (two passes, sums in float64), then
+// y = (x − mean)·(r·scale) + offset with r = 1/sqrt(variance + ε).
+Napi::Value BatchNormTrainingJs(const Napi::CallbackInfo& info) {
+  const char* k = "batchNormTraining";
+  const int64_t rows = IntArg(info, 1, k), C = IntArg(info, 2, k);
+  const float* x = F32ArgSized(info, 0, k, rows * C);
+  const float* offset = info[3].IsUndefined() ? nullptr : F32ArgSized(info, 3, k, C);
+  const float* scale = info[4].IsUndefined() ? nullptr : F32ArgSized(info, 4, k, C);
+  const double eps = NumberArg(info, 5, k);
+  float* y = F32ArgSized(info, 6, k, rows * C);
+  float* mean = F32ArgSized(info, 7, k, C);
+  float* variance = F32ArgSized(info, 8, k, C);
+  if (rows <= 0) throw std::runtime_error("batchNormTraining: x has no rows");
+  const int64_t L = std::max<int64_t>(1, 256 / C) * C;
+  std::vector<double> sum(C), unused(C);
+  ChannelSums(
+      rows, C, [&](int64_t i, int64_t) { return x[i]; }, [](int64_t, int64_t) { return 0.0f; },
+      sum.data(), unused.data());
+  std::vector<float> m(C);
+  for (int64_t c = 0; c < C; c++) m[c] = static_cast<float>(sum[c] / static_cast<double>(rows));
+  const std::vector<float> mT = Tile(m, C, L);
+  const float* mp = mT.data();
+  std::vector<double> sq(C);
+  ChannelSums(
+      rows, C,
+      [&](int64_t i, int64_t j) {
+        const float d = x[i] - mp[j];
+        return d * d;
+      },
+      [](int64_t, int64_t) { return 0.0f; }, sq.data(), unused.data());
+  std::vector<float> a(C), b(C);
+  for (int64_t c = 0; c < C; c++) {
+    const double v = sq[c] / static_cast<double>(rows);
+    mean[c] = m[c];
+    variance[c] = static_cast<float>(v);
+    const double r = 1.0 / std::sqrt(v + eps);
+    const double sc = scale ? scale[c] : 1.0;
+    a[c] = static_cast<float>(sc * r);
+    b[c] = offset ? offset[c] : 0.0f;
+  }
+  const std::vector<float> aT = Tile(a, C, L), bT = Tile(b, C, L);
+  const float* ap = aT.data();
+  const float* bp = bT.data();
+  ChannelMap(rows, C, y, [&](int64_t i, int64_t j) { return (x[i] - mp[j]) * ap[j] + bp[j]; });
+  return info.Env().Undefined();
+}
+
+// batchNormTrainingBackward(dy, x, rows, C, mean, variance, scale | undefined, epsilon,
+//                           dx, dOffset, dScale): with r = 1/sqrt(variance + ε), s = scale (or 1),
+// S1 = Σ dy and S2 = Σ dy·(x − mean) per channel (float64): dx = s·r·dy − s·r·S1/N −
+// s·r³·S2/N·(x − mean), dOffset = S1, dScale = r·S2 (the statistics' dependence on x included).
+Napi::Value BatchNormTrainingBackwardJs(const Napi::CallbackInfo& info) {
+  const char* k = "batchNormTrainingBackward";
+  const int64_t rows = IntArg(info, 2, k), C = IntArg(info, 3, k);
+  const float* dy = F32ArgSized(info, 0, k, rows * C);
+  const float* x = F32ArgSized(info, 1, k, rows * C);
+  const float* mean = F32ArgSized(info, 4, k, C);
+  const float* variance = F32ArgSized(info, 5, k, C);
+  const float* scale = info[6].IsUndefined() ? nullptr : F32ArgSized(info, 6, k, C);
+  const double eps = NumberArg(info, 7, k);
+  float* dx = F32ArgSized(info, 8, k, rows * C);
+  float* dOffset = F32ArgSized(info, 9, k, C);
+  float* dScale = F32ArgSized(info, 10, k, C);
+  const int64_t L = std::max<int64_t>(1, 256 / C) * C;
+  const std::vector<float> mT = Tile(std::vector<float>(mean, mean + C), C, L);
+  const float* mp = mT.data();
+  std::vector<double> S1(C), S2(C);
+  ChannelSums(
+      rows, C, [&](int64_t i, int64_t) { return dy[i]; },
+      [&](int64_t i, int64_t j) { return dy[i] * (x[i] - mp[j]); }, S1.data(), S2.data());
+  const double N = static_cast<double>(rows);
+  std::vector<float> a(C), b(C), c3(C);
+  for (int64_t c = 0; c < C; c++) {
+    const double r = 1.0 / std::sqrt(static_cast<double>(variance[c]) + eps);
+    const double sc = scale ? scale[c] : 1.0;
+    a[c] = static_cast<float>(sc * r);
+    c3[c] = static_cast<float>(-sc * r * r * r * S2[c] / N);
+    b[c] = static_cast<float>(-sc * r * S1[c] / N);
+    dOffset[c] = static_cast<float>(S1[c]);
+    dScale[c] = static_cast<float>(r * S2[c]);
+  }
+  const std::vector<float> aT = Tile(a, C, L), bT = Tile(b, C, L), cT = Tile(c3, C, L);
+  const float* ap = aT.data();
+  const float* bp = bT.data();
+  const float* cp = cT.data();
+  ChannelMap(rows, C, dx,
+             [&](int64_t i, int64_t j) { return ap[j] * dy[i] + bp[j] + cp[j] * (x[i] - mp[j]); });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitFused(Napi::Env env, Napi::Object exports) {
+  exports.Set("batchNormTraining", Napi::Function::New(env, BatchNormTrainingJs, "batchNormTraining"));
+  exports.Set("batchNormTrainingBackward",
+              Napi::Function::New(env, BatchNormTrainingBackwardJs, "batchNormTrainingBackward"));
   exports.Set("batchNorm", Napi::Function::New(env, BatchNormJs, "batchNorm"));
   exports.Set("batchNormBackward", Napi::Function::New(env, BatchNormBackwardJs, "batchNormBackward"));
   exports.Set("reluBackward", Napi::Function::New(env, ReluBackwardJs, "reluBackward"));

@@ -127,6 +127,30 @@ export interface NativeAddon extends QuantAddon {
     epsilon: number,
     out: Float32Array,
   ): void;
+  batchNormTraining(
+    x: Float32Array,
+    rows: number,
+    channels: number,
+    offset: Float32Array | undefined,
+    scale: Float32Array | undefined,
+    epsilon: number,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+  ): void;
+  batchNormTrainingBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    rows: number,
+    channels: number,
+    mean: Float32Array,
+    variance: Float32Array,
+    scale: Float32Array | undefined,
+    epsilon: number,
+    dx: Float32Array,
+    dOffset: Float32Array,
+    dScale: Float32Array,
+  ): void;
   batchNormBackward(
     dy: Float32Array,
     x: Float32Array,

@@ -419,6 +419,50 @@ export function createNativeKernels(
       }
       return out;
     },
+    batchNormTraining(x, rows, channels, offset, scale, epsilon) {
+      const y = fresh(rows * channels);
+      const mean = fresh(channels);
+      const variance = fresh(channels);
+      try {
+        addon.batchNormTraining(
+          x,
+          rows,
+          channels,
+          offset ?? undefined,
+          scale ?? undefined,
+          epsilon,
+          y,
+          mean,
+          variance,
+        );
+      } catch (e) {
+        throw nativeError('batchNormTraining', e);
+      }
+      return { y, mean, variance };
+    },
+    batchNormTrainingBackward(dy, x, rows, channels, mean, variance, scale, epsilon) {
+      const dx = fresh(rows * channels);
+      const dOffset = fresh(channels);
+      const dScale = fresh(channels);
+      try {
+        addon.batchNormTrainingBackward(
+          dy,
+          x,
+          rows,
+          channels,
+          mean,
+          variance,
+          scale ?? undefined,
+          epsilon,
+          dx,
+          dOffset,
+          dScale,
+        );
+      } catch (e) {
+        throw nativeError('batchNormTraining gradient', e);
+      }
+      return { dx, dOffset, dScale };
+    },
     batchNormBackward(dy, x, rows, channels, mean, variance, scale, epsilon) {
       const dx = fresh(rows * channels);
       const dMean = fresh(channels);

@@ -6,6 +6,7 @@ import {
   type BinaryOp,
   type Conv2DGeometry,
   conv2dGeometry,
+  createReferenceBackend,
   pool2dGeometry,
   Random,
   type ReduceOp,
@@ -274,6 +275,58 @@ describeNative('native-cpu kernels on training-sized tensors', () => {
       check(k[bfil](x, dy, g), ref[bfil](x, dy, g), 'filter gradient');
     });
   }
+
+  it('training batch norm (statistics, y, and its gradients) matches the composed ops', () => {
+    const b = createNativeCpuBackend();
+    const composed = createReferenceBackend();
+    // C = 16 and 3 (tiles of 16 and 85 rows), 24 (a tile of 10 rows, rows not a multiple of it);
+    // 65 536 values and more split over threads, 64 tiles and more fold their float partials.
+    for (const shape of [
+      [16, 8, 8, 16],
+      [32, 16, 16, 16],
+      [7, 9, 11, 3],
+      [5, 13, 13, 24],
+      [64, 48],
+    ]) {
+      const C = shape.at(-1)!;
+      const n = shape.reduce((a, v) => a * v, 1);
+      // Activations after a ReLU-like layer: mean comparable to the spread.
+      const xs = Float32Array.from(normal(n), (v) => 1.5 + v);
+      const gamma = Float32Array.from(normal(C), (v) => 1 + 0.2 * v);
+      const beta = normal(C);
+      const r = normal(n);
+      const run = (be: typeof b | typeof composed) => {
+        const x = be.variable(
+          be.tidy(() => be.tensor(xs, shape)),
+          { name: `bnx${shape}` },
+        );
+        const g = be.variable(
+          be.tidy(() => be.tensor(gamma, [C])),
+          { name: `bng${shape}` },
+        );
+        const o = be.variable(
+          be.tidy(() => be.tensor(beta, [C])),
+          { name: `bnb${shape}` },
+        );
+        const stats: Float32Array[] = [];
+        const { value, grads } = be.valueAndGrads(() => {
+          const t = be.batchNormTraining(x, o, g, 1e-3);
+          stats.push(be.readSync(t.y), be.readSync(t.mean), be.readSync(t.variance));
+          return be.sum(be.mul(t.y, be.tensor(r, shape)));
+        }, [x, g, o]);
+        const out = [...stats, be.readSync(value), ...grads.map((t) => be.readSync(t))];
+        be.dispose([value, ...grads, x, g, o]);
+        return out;
+      };
+      const got = run(b);
+      const want = run(composed);
+      const names = ['y', 'mean', 'variance', 'value', 'dx', 'dScale', 'dOffset'];
+      got.forEach((v, i) => {
+        const scale = want[i]!.reduce((m, w) => Math.max(m, Math.abs(w)), 0);
+        expectClose(v, want[i]!, 1e-4, 2e-5 * scale, `${shape} ${names[i]}`);
+      });
+    }
+  });
 
   it('pooling (max and average, valid and same padding) and gradients match', () => {
     const k = fresh();

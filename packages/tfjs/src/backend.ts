@@ -847,8 +847,12 @@ class TfjsBackendImpl implements TfjsBackend {
     const [m, v, o, s] = params;
     const channels = t.shape[t.rank - 1];
     // tfjs' fused kernel takes per-channel vectors; anything else broadcasts through plain ops.
+    // Its gradient fails without a scale or an offset (reading `dataId` of the missing one), so
+    // those go through plain ops too.
     if (
       t.rank >= 1 &&
+      o !== undefined &&
+      s !== undefined &&
       params.every((p) => p === undefined || (p.rank === 1 && p.shape[0] === channels))
     ) {
       return tf.batchNorm(t, m!, v!, o, s, epsilon);
@@ -859,6 +863,37 @@ class TfjsBackendImpl implements TfjsBackend {
       if (s) y = tf.mul(y, s);
       if (o) y = tf.add(y, o);
       return y;
+    });
+  }
+
+  batchNormTraining(
+    x: Tensor,
+    offset?: Tensor,
+    scale?: Tensor,
+    epsilon = 1e-3,
+  ): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+    this.guard('batchNormTraining');
+    const t = this.t(x, 'batchNormTraining');
+    if (t.rank < 2)
+      throw new ShapeError(
+        `batchNormTraining: x must have a batch axis and a channel axis, got ${formatShape(t.shape)}`,
+      );
+    const channels = t.shape[t.rank - 1]!;
+    for (const [name, p] of [
+      ['offset', offset],
+      ['scale', scale],
+    ] as const) {
+      if (p && !(p.shape.length === 1 && p.shape[0] === channels))
+        throw new ShapeError(
+          `batchNormTraining: ${name} must be [${channels}] for x ${formatShape(t.shape)}, got ${formatShape(p.shape)}`,
+        );
+    }
+    // tfjs differentiates the composition, statistics included.
+    return tf.tidy(() => {
+      const axes = t.shape.slice(0, -1).map((_, i) => i);
+      const mean = tf.mean(t, axes);
+      const variance = tf.mean(tf.square(tf.sub(t, mean)), axes);
+      return { y: this.batchNorm(t, mean, variance, offset, scale, epsilon), mean, variance };
     });
   }
 

@@ -37,6 +37,15 @@ export interface Variable extends Tensor {
 
 export type Operand = Tensor | number;
 
+/** What `Backend.batchNormTraining` gives: the normalised tensor and the batch statistics. */
+export interface BatchNormTrainingResult {
+  y: Tensor;
+  /** Per-channel batch mean, `[channels]`. */
+  mean: Tensor;
+  /** Per-channel biased batch variance (divided by the row count), `[channels]`. */
+  variance: Tensor;
+}
+
 /** `'same'` and `'valid'` as in TensorFlow, or explicit `[[top, bottom], [left, right]]`. */
 export type Padding =
   | 'same'
@@ -210,6 +219,19 @@ export interface Backend {
     scale?: Tensor,
     epsilon?: number,
   ): Tensor;
+  /**
+   * Batch norm in training mode over the last axis: the batch statistics of x over every other
+   * axis (mean and biased variance, `[channels]` each), then `batchNorm` with them. Gradients reach
+   * x (through the statistics too), offset and scale via `y`; `mean` and `variance` are returned
+   * for the moving averages and carry no gradient of their own. One fused kernel pair where the
+   * backend has it (two passes over x forward, two backward), else composed from reductions.
+   */
+  batchNormTraining(
+    x: Tensor,
+    offset?: Tensor,
+    scale?: Tensor,
+    epsilon?: number,
+  ): BatchNormTrainingResult;
   /** Softmax over the last axis. */
   softmax(x: Tensor): Tensor;
   /** Log-softmax over the last axis. */

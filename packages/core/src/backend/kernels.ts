@@ -139,6 +139,35 @@ export interface Kernels<S> {
     epsilon: number,
   ): S;
   /**
+   * Batch norm in training mode over the last axis of x (`rows` × `channels`): per channel the
+   * mean and biased variance of the rows (accumulated in float64), then
+   * `((x − mean)·r)·scale + offset` with r = 1/sqrt(variance + epsilon) (else composed from
+   * reductions and `batchNorm`). Must come with `batchNormTrainingBackward`.
+   */
+  batchNormTraining?(
+    x: S,
+    rows: number,
+    channels: number,
+    offset: S | null,
+    scale: S | null,
+    epsilon: number,
+  ): { y: S; mean: S; variance: S };
+  /**
+   * Gradients of `batchNormTraining` for dy, the statistics' dependence on x included: with
+   * x̂ = (x − mean)·r, s = scale (1 for none), S1 = Σ_rows dy and S2 = Σ_rows dy·x̂ (float64):
+   * dx = s·r·(dy − S1/rows − x̂·S2/rows), dOffset = S1, dScale = S2.
+   */
+  batchNormTrainingBackward?(
+    dy: S,
+    x: S,
+    rows: number,
+    channels: number,
+    mean: S,
+    variance: S,
+    scale: S | null,
+    epsilon: number,
+  ): { dx: S; dOffset: S; dScale: S };
+  /**
    * Gradients of `batchNorm` for dy: with r and s = scale (1 for none), S1 = Σ_rows dy and
    * S2 = Σ_rows dy·(x − mean): dx = dy·s·r, dMean = −s·r·S1, dVariance = −½·s·r³·S2,
    * dOffset = S1, dScale = r·S2.

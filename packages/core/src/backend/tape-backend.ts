@@ -1,6 +1,7 @@
 import { ArgumentError, DqaError, ShapeError } from '../errors.js';
 import type {
   Backend,
+  BatchNormTrainingResult,
   Conv2DOptions,
   CustomGradResult,
   MemoryInfo,
@@ -960,6 +961,98 @@ class TapeBackend<S> implements Backend {
       else k.release(g.dScale);
       return grads;
     });
+  }
+
+  batchNormTraining(
+    x: Tensor,
+    offset?: Tensor,
+    scale?: Tensor,
+    epsilon = 1e-3,
+  ): BatchNormTrainingResult {
+    const t = this.unwrap(x, 'batchNormTraining');
+    if (t.shape.length < 2)
+      throw new ShapeError(
+        `batchNormTraining: x must have a batch axis and a channel axis, got ${formatShape(t.shape)}`,
+      );
+    const channels = t.shape[t.shape.length - 1]!;
+    for (const [name, p] of [
+      ['offset', offset],
+      ['scale', scale],
+    ] as const) {
+      if (p && !(p.shape.length === 1 && p.shape[0] === channels))
+        throw new ShapeError(
+          `batchNormTraining: ${name} must be [${channels}] for x ${formatShape(t.shape)}, got ${formatShape(p.shape)}`,
+        );
+    }
+    const fused = this.fusedBatchNormTraining(t, channels, offset, scale, epsilon);
+    if (fused) return fused;
+    // Composed from differentiable ops: gradients reach x through the statistics as well.
+    return this.tidy(() => {
+      const axes = t.shape.slice(0, -1).map((_, i) => i);
+      const mean = this.mean(t, axes);
+      const variance = this.mean(this.square(this.sub(t, mean)), axes);
+      return { y: this.batchNorm(t, mean, variance, offset, scale, epsilon), mean, variance };
+    });
+  }
+
+  /** Training batch norm as one kernel and its gradient as another, where the kernels have them. */
+  private fusedBatchNormTraining(
+    t: TapeTensor<S>,
+    channels: number,
+    offset: Tensor | undefined,
+    scale: Tensor | undefined,
+    epsilon: number,
+  ): BatchNormTrainingResult | null {
+    const k = this.kernels;
+    if (!k.batchNormTraining || !k.batchNormTrainingBackward) return null;
+    const o = offset === undefined ? undefined : this.unwrap(offset, 'batchNormTraining');
+    const s = scale === undefined ? undefined : this.unwrap(scale, 'batchNormTraining');
+    const rows = t.size / channels;
+    const r = k.batchNormTraining(
+      this.d(t),
+      rows,
+      channels,
+      o ? this.d(o) : null,
+      s ? this.d(s) : null,
+      epsilon,
+    );
+    // The statistics are differentiable outputs too (as composed), each with its own rule; in
+    // training they only feed the moving averages, so the tape never runs those rules.
+    const mean = this.record(
+      'batchNormTraining.mean',
+      [t],
+      this.make(r.mean, [channels]),
+      (dy, [sx]) => [this.T(this.add(this.mul(sx!, 0), this.div(dy, rows)))],
+    );
+    const variance = this.record(
+      'batchNormTraining.variance',
+      [t, mean],
+      this.make(r.variance, [channels]),
+      (dy, [sx, sm]) => [this.T(this.mul(this.sub(sx!, sm!), this.mul(dy, 2 / rows))), null],
+    );
+    // y's rule covers the statistics' dependence on x, so it sends nothing to mean and variance.
+    const inputs = [t, mean, variance, ...(o ? [o] : []), ...(s ? [s] : [])];
+    const y = this.record('batchNormTraining', inputs, this.make(r.y, t.shape), (dy, saved) => {
+      const [sx, sm, sv] = saved as [TapeTensor<S>, TapeTensor<S>, TapeTensor<S>];
+      const ss = s ? saved[saved.length - 1]! : undefined;
+      const g = k.batchNormTrainingBackward!(
+        this.d(dy),
+        this.d(sx),
+        rows,
+        channels,
+        this.d(sm),
+        this.d(sv),
+        ss ? this.d(ss) : null,
+        epsilon,
+      );
+      const grads: Grad<S>[] = [this.make(g.dx, sx.shape), null, null];
+      if (o) grads.push(this.make(g.dOffset, o.shape));
+      else k.release(g.dOffset);
+      if (s) grads.push(this.make(g.dScale, s.shape));
+      else k.release(g.dScale);
+      return grads;
+    });
+    return { y, mean, variance };
   }
 
   /** Forward of log-softmax over the last axis with kernels only (max-shifted for stability). */

@@ -379,6 +379,73 @@ export function opCases(): OpCase[] {
       return out;
     },
   });
+  const bnShape = [3, 2, 2, 4];
+  const bnStats = (x: Float32Array) => {
+    const C = bnShape[3]!;
+    const n = x.length / C;
+    const mean = new Float32Array(C);
+    const variance = new Float32Array(C);
+    for (let c = 0; c < C; c++) {
+      let m = 0;
+      for (let i = 0; i < n; i++) m += x[i * C + c]!;
+      m /= n;
+      let v = 0;
+      for (let i = 0; i < n; i++) v += (x[i * C + c]! - m) ** 2;
+      mean[c] = m;
+      variance[c] = v / n;
+    }
+    return { mean, variance };
+  };
+  const bnY = (x: Float32Array, scale?: Float32Array, offset?: Float32Array) => {
+    const C = bnShape[3]!;
+    const { mean, variance } = bnStats(x);
+    return x.map((v, i) => {
+      const c = i % C;
+      const y = (v - mean[c]!) / Math.sqrt(variance[c]! + 1e-3);
+      return y * (scale ? scale[c]! : 1) + (offset ? offset[c]! : 0);
+    });
+  };
+  cases.push(
+    {
+      name: 'batchNormTraining',
+      inputs: [{ shape: bnShape }, { shape: [4], draw: 'positive' }, { shape: [4] }],
+      differentiable: true,
+      run: (b, [x, scale, offset]) => b.batchNormTraining(x!, offset, scale, 1e-3).y,
+      expected: ([x, scale, offset]) => bnY(x!, scale, offset),
+    },
+    {
+      name: 'batchNormTraining without offset and scale',
+      inputs: [{ shape: bnShape }],
+      differentiable: true,
+      run: (b, [x]) => b.batchNormTraining(x!, undefined, undefined, 1e-3).y,
+      expected: ([x]) => bnY(x!),
+    },
+    {
+      name: 'batchNorm without offset and scale',
+      inputs: [{ shape: bnShape }],
+      differentiable: true,
+      run: (b, [x]) => {
+        const mean = b.mean(x!, [0, 1, 2]);
+        const variance = b.mean(b.square(b.sub(x!, mean)), [0, 1, 2]);
+        return b.batchNorm(x!, mean, variance, undefined, undefined, 1e-3);
+      },
+      expected: ([x]) => bnY(x!),
+    },
+    {
+      name: 'batchNormTraining: the batch mean',
+      inputs: [{ shape: bnShape }],
+      differentiable: true,
+      run: (b, [x]) => b.batchNormTraining(x!).mean,
+      expected: ([x]) => bnStats(x!).mean,
+    },
+    {
+      name: 'batchNormTraining: the biased batch variance',
+      inputs: [{ shape: bnShape }],
+      differentiable: true,
+      run: (b, [x]) => b.batchNormTraining(x!).variance,
+      expected: ([x]) => bnStats(x!).variance,
+    },
+  );
   cases.push({
     name: 'softmax',
     inputs: [{ shape: [3, 4] }],

@@ -432,9 +432,7 @@ class SpecModel implements BuiltModel {
     if (!training) {
       return b.batchNorm(x, movingMean, movingVariance, beta, gamma, node.epsilon);
     }
-    const axes = Array.from({ length: x.shape.length - 1 }, (_, i) => i);
-    const mean = b.mean(x, axes);
-    const variance = b.mean(b.square(b.sub(x, mean)), axes);
+    const { y, mean, variance } = b.batchNormTraining(x, beta, gamma, node.epsilon);
     const n = x.size / x.shape[x.shape.length - 1]!;
     const m = node.momentum;
     const nextMean = b.add(b.mul(movingMean, m), b.mul(mean, 1 - m));
@@ -444,7 +442,7 @@ class SpecModel implements BuiltModel {
     );
     movingMean.assign(nextMean);
     movingVariance.assign(nextVariance);
-    return b.batchNorm(x, mean, variance, beta, gamma, node.epsilon);
+    return y;
   }
 
   dispose(): void {
