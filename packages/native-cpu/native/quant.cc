@@ -462,15 +462,356 @@ void SortNonNegative(std::vector<uint32_t>& keys) {
   if (src != keys.data()) std::memcpy(keys.data(), src, n * sizeof(uint32_t));
 }
 
+// Constants of sawbAlpha() (packages/quantizers/src/sawb-alpha.ts), which this code follows
+// operation for operation, so that α* is the same double.
+constexpr double kGridRatio = 2;
+constexpr double kInvPhi = 0.6180339887498949;  // (√5 − 1)/2
+constexpr int kGoldenSteps = 30;
+constexpr int kLloydSteps = 16;
+constexpr double kPruneSlack = 1e-12;
+constexpr int64_t kSweepCap = 128;
+
+// The branch and bound of sawbAlpha() over sorted magnitudes a (its ClipSearch): f(α) at points
+// from prefix sums, a lower bound per interval from the concavity of f − B(α₁⁺)·α², the exact
+// breakpoint sweep (a heap merge of the L/2 − 1 streams) for intervals of at most kSweepCap
+// breakpoints. Code edges: an element is in code ≥ j at α⁺ iff a > t_j(α) = 2jα/(L − 1).
+class ClipSearch {
+ public:
+  ClipSearch(const std::vector<double>& a, double sumSq, double L)
+      : a_(a),
+        M_(static_cast<int64_t>(a.size())),
+        L_(L),
+        half_(static_cast<int64_t>(L) / 2),
+        streams_(half_ - 1),
+        sumSq_(sumSq),
+        tol_(kPruneSlack * sumSq),
+        prefix_(a.size() + 1, 0.0),
+        heapKey_(static_cast<size_t>(std::max<int64_t>(streams_, 1))),
+        heapStream_(heapKey_.size()),
+        pos_(static_cast<size_t>(half_)),
+        end_(static_cast<size_t>(half_)) {
+    for (int64_t i = 0; i < M_; i++) prefix_[i + 1] = prefix_[i] + a_[i];
+  }
+
+  double Run() {
+    const int64_t origin = AddPoint(0, -1, -1);
+    if (streams_ == 0) {
+      Sweep(origin, -1);
+      return bestAlpha_;
+    }
+    const int64_t zeros = UpperBound(0, 0, M_);
+    const double alphaLo = (a_[zeros] * (L_ - 1)) / static_cast<double>(2 * streams_);
+    const double alphaHi = (a_[M_ - 1] * (L_ - 1)) / 2;
+    std::vector<int64_t> grid{AddPoint(alphaLo, -1, -1)};
+    for (double g = alphaLo; g < alphaHi;) {
+      g *= kGridRatio;
+      if (!(g < alphaHi)) g = alphaHi;
+      grid.push_back(AddPoint(g, grid.back(), -1));
+    }
+    Sweep(origin, grid.front());
+    Sweep(grid.back(), -1);
+
+    const int64_t n = static_cast<int64_t>(grid.size());
+    int64_t k = 0;
+    for (int64_t i = 1; i < n; i++)
+      if (pF_[grid[i]] < pF_[grid[k]]) k = i;
+    double lo = pAlpha_[grid[std::max<int64_t>(k - 1, 0)]];
+    double hi = pAlpha_[grid[std::min<int64_t>(k + 1, n - 1)]];
+    if (hi > lo) {
+      double c = hi - kInvPhi * (hi - lo);
+      double d = lo + kInvPhi * (hi - lo);
+      double fc = Evaluate(c, nullptr, nullptr, nullptr);
+      double fd = Evaluate(d, nullptr, nullptr, nullptr);
+      for (int step = 0; step < kGoldenSteps; step++) {
+        if (fc < fd) {
+          hi = d;
+          d = c;
+          fd = fc;
+          c = hi - kInvPhi * (hi - lo);
+          fc = Evaluate(c, nullptr, nullptr, nullptr);
+        } else {
+          lo = c;
+          c = d;
+          fc = fd;
+          d = lo + kInvPhi * (hi - lo);
+          fd = Evaluate(d, nullptr, nullptr, nullptr);
+        }
+      }
+    }
+    double alpha = bestAlpha_;
+    for (int step = 0; step < kLloydSteps && alpha > 0; step++) {
+      Evaluate(alpha, nullptr, nullptr, nullptr);
+      const double next = evA_ / evB_;
+      if (next == alpha) break;
+      alpha = next;
+    }
+
+    for (int64_t i = 0; i + 1 < n; i++) PushInterval(grid[i], grid[i + 1]);
+    while (!iLb_.empty()) {
+      const double lb = iLb_[0];
+      const int64_t p = iP_[0];
+      const int64_t q = iQ_[0];
+      PopInterval();
+      if (lb > bestF_ + tol_) break;
+      const double a1 = pAlpha_[p];
+      const double a2 = pAlpha_[q];
+      if (pU_[q] - pU_[p] <= kSweepCap) {
+        Sweep(p, q);
+        continue;
+      }
+      const double mid = a1 * std::sqrt(a2 / a1);
+      if (!(mid > a1 && mid < a2)) {
+        Sweep(p, q);
+        continue;
+      }
+      const int64_t m = AddPoint(mid, p, q);
+      PushInterval(p, m);
+      PushInterval(m, q);
+    }
+    return bestAlpha_;
+  }
+
+ private:
+  void Offer(double alpha, double f) {
+    if (f < bestF_) {
+      bestF_ = f;
+      bestAlpha_ = alpha;
+    }
+  }
+
+  double Threshold(int64_t j, double alpha) const {
+    return (alpha * static_cast<double>(2 * j)) / (L_ - 1);
+  }
+
+  // The first index i in [lo, hi) with a[i] > t, given a[lo − 1] ≤ t < a[hi] (hi if none).
+  int64_t UpperBound(double t, int64_t lo, int64_t hi) const {
+    int64_t l = lo;
+    int64_t h = hi;
+    while (l < h) {
+      const int64_t mid = (l + h) >> 1;
+      if (a_[mid] > t)
+        h = mid;
+      else
+        l = mid + 1;
+    }
+    return l;
+  }
+
+  // f(α), with A, B, U of α⁺ in evA_, evB_, evU_ and the code edges in `edges` (when given).
+  double Evaluate(double alpha, const int64_t* below, const int64_t* above, int64_t* edges) {
+    double A = 0;
+    double B = 0;
+    int64_t U = 0;
+    int64_t lo = 0;
+    for (int64_t m = 0; m < half_; m++) {
+      int64_t hi = M_;
+      if (m + 1 < half_) {
+        const int64_t from = below == nullptr ? lo : std::max(lo, below[m + 1]);
+        hi = UpperBound(Threshold(m + 1, alpha), from, above == nullptr ? M_ : above[m + 1]);
+        U += hi;
+        if (edges != nullptr) edges[m + 1] = hi;
+      }
+      const double c = static_cast<double>(2 * m + 1) / (L_ - 1);
+      A += c * (prefix_[hi] - prefix_[lo]);
+      B += c * c * static_cast<double>(hi - lo);
+      lo = hi;
+    }
+    const double f = sumSq_ - 2 * alpha * A + alpha * alpha * B;
+    evA_ = A;
+    evB_ = B;
+    evU_ = U;
+    Offer(alpha, f);
+    const double s = A / B;
+    Offer(s, sumSq_ - 2 * s * A + s * s * B);
+    return f;
+  }
+
+  // Evaluates α (between points p and q when ≥ 0) and keeps it as a point; returns its index.
+  int64_t AddPoint(double alpha, int64_t p, int64_t q) {
+    const int64_t index = static_cast<int64_t>(pAlpha_.size());
+    pEdges_.resize(static_cast<size_t>((index + 1) * half_), 0);
+    const double f = Evaluate(alpha, p < 0 ? nullptr : Edges(p), q < 0 ? nullptr : Edges(q),
+                              Edges(index));
+    pAlpha_.push_back(alpha);
+    pF_.push_back(f);
+    pA_.push_back(evA_);
+    pB_.push_back(evB_);
+    pU_.push_back(evU_);
+    return index;
+  }
+
+  int64_t* Edges(int64_t p) { return pEdges_.data() + p * half_; }
+
+  // Lower bound of f on [α_p, α_q]: the chord of f minus B(α_p⁺)·(α − α_p)(α_q − α).
+  double Bound(int64_t p, int64_t q) const {
+    const double w = pAlpha_[q] - pAlpha_[p];
+    const double K = pB_[p] * w * w;
+    if (!(K > 0)) return -std::numeric_limits<double>::infinity();
+    const double fp = pF_[p];
+    const double d = pF_[q] - fp;
+    double t = (K - d) / (2 * K);
+    if (t < 0)
+      t = 0;
+    else if (t > 1)
+      t = 1;
+    return fp + d * t - K * t * (1 - t);
+  }
+
+  // Sweeps the breakpoints in (α_p, α_q] (q < 0: (α_p, ∞)) from the state at α_p⁺.
+  void Sweep(int64_t p, int64_t q) {
+    const double alpha1 = pAlpha_[p];
+    const double alpha2 = q < 0 ? std::numeric_limits<double>::infinity() : pAlpha_[q];
+    const int64_t* from = Edges(p);
+    const int64_t* to = q < 0 ? nullptr : Edges(q);
+    double A = pA_[p];
+    double B = pB_[p];
+    heapSize_ = 0;
+    for (int64_t j = 1; j <= streams_; j++) {
+      pos_[j] = from[j];
+      end_[j] = to == nullptr ? M_ : to[j];
+      if (pos_[j] < end_[j]) Push((a_[pos_[j]] * (L_ - 1)) / static_cast<double>(2 * j), j);
+    }
+    auto c = [&](int64_t m) { return static_cast<double>(2 * m + 1) / (L_ - 1); };
+    auto consider = [&](double lo, double hi) {
+      double alpha = A / B;
+      if (alpha < lo)
+        alpha = lo;
+      else if (alpha > hi)
+        alpha = hi;
+      Offer(alpha, sumSq_ - 2 * alpha * A + alpha * alpha * B);
+    };
+    double prev = alpha1;
+    const double dA = 2 / (L_ - 1);
+    while (heapSize_ > 0) {
+      const double alpha = heapKey_[0];
+      const int64_t j = heapStream_[0];
+      if (alpha > prev) consider(prev, alpha);
+      // Element a[pos[j]] moves from code j to j − 1.
+      const double v = a_[pos_[j]];
+      A -= v * dA;
+      const double cLow = c(j - 1);
+      const double cHigh = c(j);
+      B += cLow * cLow - cHigh * cHigh;
+      pos_[j]++;
+      PopTop();
+      if (pos_[j] < end_[j]) Push((a_[pos_[j]] * (L_ - 1)) / static_cast<double>(2 * j), j);
+      prev = alpha;
+    }
+    consider(prev, alpha2);
+  }
+
+  void Push(double key, int64_t j) {
+    int64_t i = heapSize_++;
+    while (i > 0) {
+      const int64_t parent = (i - 1) >> 1;
+      if (heapKey_[parent] <= key) break;
+      heapKey_[i] = heapKey_[parent];
+      heapStream_[i] = heapStream_[parent];
+      i = parent;
+    }
+    heapKey_[i] = key;
+    heapStream_[i] = j;
+  }
+
+  void PopTop() {
+    const int64_t size = --heapSize_;
+    const double lastKey = heapKey_[size];
+    const int64_t lastStream = heapStream_[size];
+    int64_t i = 0;
+    for (;;) {
+      int64_t child = 2 * i + 1;
+      if (child >= size) break;
+      if (child + 1 < size && heapKey_[child + 1] < heapKey_[child]) child++;
+      if (heapKey_[child] >= lastKey) break;
+      heapKey_[i] = heapKey_[child];
+      heapStream_[i] = heapStream_[child];
+      i = child;
+    }
+    heapKey_[i] = lastKey;
+    heapStream_[i] = lastStream;
+  }
+
+  // Queues [α_p, α_q] unless its bound already prunes it.
+  void PushInterval(int64_t p, int64_t q) {
+    const double lb = Bound(p, q);
+    if (lb > bestF_ + tol_) return;
+    size_t i = iLb_.size();
+    iLb_.push_back(lb);
+    iP_.push_back(p);
+    iQ_.push_back(q);
+    while (i > 0) {
+      const size_t parent = (i - 1) >> 1;
+      if (iLb_[parent] <= lb) break;
+      iLb_[i] = iLb_[parent];
+      iP_[i] = iP_[parent];
+      iQ_[i] = iQ_[parent];
+      i = parent;
+    }
+    iLb_[i] = lb;
+    iP_[i] = p;
+    iQ_[i] = q;
+  }
+
+  void PopInterval() {
+    const double lastLb = iLb_.back();
+    const int64_t lastP = iP_.back();
+    const int64_t lastQ = iQ_.back();
+    iLb_.pop_back();
+    iP_.pop_back();
+    iQ_.pop_back();
+    const size_t size = iLb_.size();
+    if (size == 0) return;
+    size_t i = 0;
+    for (;;) {
+      size_t child = 2 * i + 1;
+      if (child >= size) break;
+      if (child + 1 < size && iLb_[child + 1] < iLb_[child]) child++;
+      if (iLb_[child] >= lastLb) break;
+      iLb_[i] = iLb_[child];
+      iP_[i] = iP_[child];
+      iQ_[i] = iQ_[child];
+      i = child;
+    }
+    iLb_[i] = lastLb;
+    iP_[i] = lastP;
+    iQ_[i] = lastQ;
+  }
+
+  const std::vector<double>& a_;
+  const int64_t M_;
+  const double L_;
+  const int64_t half_;
+  const int64_t streams_;
+  const double sumSq_;
+  const double tol_;
+  std::vector<double> prefix_;
+
+  double bestF_ = std::numeric_limits<double>::infinity();
+  double bestAlpha_ = 0;
+  double evA_ = 0;
+  double evB_ = 0;
+  int64_t evU_ = 0;
+
+  std::vector<double> pAlpha_, pF_, pA_, pB_;
+  std::vector<int64_t> pU_;
+  std::vector<int64_t> pEdges_;  // half_ per point: u_j at index j (j ≥ 1)
+
+  std::vector<double> heapKey_;
+  std::vector<int64_t> heapStream_;
+  int64_t heapSize_ = 0;
+  std::vector<int64_t> pos_, end_;
+
+  std::vector<double> iLb_;
+  std::vector<int64_t> iP_, iQ_;
+};
+
 }  // namespace
 
 double SawbAlpha(const float* x, int64_t n, int bits) {
-  // The breakpoint sweep of sawbAlpha() (packages/quantizers/src/sawb-alpha.ts), operation for
-  // operation (same heap, same order of the updates of A and B), so α* is the same double.
+  // sawbAlpha() of packages/quantizers/src/sawb-alpha.ts, operation for operation (same sorted
+  // values, prefix sums, points, bounds, interval order and heap), so α* is the same double.
   const int64_t M = n;
   if (M == 0) return 0;
-  const double L = static_cast<double>(int64_t{1} << bits);
-  const int64_t half = (int64_t{1} << bits) / 2;
   std::vector<uint32_t> keys(static_cast<size_t>(M));
   double sumSq = 0;
   for (int64_t i = 0; i < M; i++) {
@@ -487,81 +828,7 @@ double SawbAlpha(const float* x, int64_t n, int bits) {
     std::memcpy(&v, &keys[i], sizeof v);
     a[i] = v;
   }
-  auto c = [&](int64_t m) { return static_cast<double>(2 * m + 1) / (L - 1); };
-  const double top = c(half - 1);
-  double A = 0;
-  for (int64_t i = 0; i < M; i++) A += a[i] * top;
-  double B = static_cast<double>(M) * top * top;
-
-  double bestF = std::numeric_limits<double>::infinity();
-  double bestAlpha = 0;
-  auto consider = [&](double lo, double hi) {
-    if (!(B > 0)) return;
-    double alpha = A / B;
-    if (alpha < lo)
-      alpha = lo;
-    else if (alpha > hi)
-      alpha = hi;
-    const double f = sumSq - 2 * alpha * A + alpha * alpha * B;
-    if (f < bestF) {
-      bestF = f;
-      bestAlpha = alpha;
-    }
-  };
-
-  const int64_t streams = half - 1;
-  std::vector<double> heapKey(static_cast<size_t>(std::max<int64_t>(streams, 1)));
-  std::vector<int64_t> heapStream(heapKey.size());
-  std::vector<int64_t> pos(static_cast<size_t>(half), 0);
-  int64_t size = 0;
-  auto push = [&](double key, int64_t j) {
-    int64_t i = size++;
-    while (i > 0) {
-      const int64_t parent = (i - 1) >> 1;
-      if (heapKey[parent] <= key) break;
-      heapKey[i] = heapKey[parent];
-      heapStream[i] = heapStream[parent];
-      i = parent;
-    }
-    heapKey[i] = key;
-    heapStream[i] = j;
-  };
-  auto popTop = [&]() {
-    const double lastKey = heapKey[--size];
-    const int64_t lastStream = heapStream[size];
-    int64_t i = 0;
-    for (;;) {
-      int64_t child = 2 * i + 1;
-      if (child >= size) break;
-      if (child + 1 < size && heapKey[child + 1] < heapKey[child]) child++;
-      if (heapKey[child] >= lastKey) break;
-      heapKey[i] = heapKey[child];
-      heapStream[i] = heapStream[child];
-      i = child;
-    }
-    heapKey[i] = lastKey;
-    heapStream[i] = lastStream;
-  };
-  for (int64_t j = 1; j <= streams; j++) push((a[0] * (L - 1)) / static_cast<double>(2 * j), j);
-
-  double prev = 0;
-  const double dA = 2 / (L - 1);
-  while (size > 0) {
-    const double alpha = heapKey[0];
-    const int64_t j = heapStream[0];
-    if (alpha > prev) consider(prev, alpha);
-    const double v = a[pos[j]];
-    A -= v * dA;
-    const double cLow = c(j - 1);
-    const double cHigh = c(j);
-    B += cLow * cLow - cHigh * cHigh;
-    pos[j]++;
-    popTop();
-    if (pos[j] < M) push((a[pos[j]] * (L - 1)) / static_cast<double>(2 * j), j);
-    prev = alpha;
-  }
-  consider(prev, std::numeric_limits<double>::infinity());
-  return bestAlpha;
+  return ClipSearch(a, sumSq, static_cast<double>(int64_t{1} << bits)).Run();
 }
 
 int64_t CalibrationSize(const Spec& s) { return s.kind == Kind::Identity ? 0 : 3 * s.groups; }
