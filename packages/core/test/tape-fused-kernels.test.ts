@@ -4,7 +4,7 @@ import { createTapeBackend, type Kernels, Random, referenceKernels } from '../sr
 
 /**
  * The tape backend's optional fused kernels (`reluBackward`, `softmaxCrossEntropy`, `batchNorm`,
- * `batchNormTraining` and their gradients), written here in plain TypeScript on top of the reference kernels: the
+ * `batchNormTraining`, `conv2dBiasActivation` and their gradients), written here in plain TypeScript on top of the reference kernels: the
  * conformance suite holds the fused paths of `createTapeBackend` to the same values and gradients
  * as the composed ones, without a native engine.
  */
@@ -67,6 +67,21 @@ const fusedKernels: Kernels<Float32Array> = {
       out[i] = y;
     }
     return out;
+  },
+  conv2dBiasActivation(x, filter, bias, activation, g) {
+    count('conv2dBiasActivation');
+    const C = g.outChannels;
+    return referenceKernels.conv2d(x, filter, g).map((v, i) => {
+      const z = v + (bias ? bias[i % C]! : 0);
+      return activation === 'relu' ? Math.max(z, 0) : z;
+    });
+  },
+  biasActivationBackward(dy, y, rows, channels, activation) {
+    count('biasActivationBackward');
+    const dz = dy.map((g, i) => (activation === 'relu' && !(y[i]! > 0) ? 0 : g));
+    const dBias = new Float32Array(channels);
+    for (let i = 0; i < rows * channels; i++) dBias[i % channels]! += dz[i]!;
+    return { dz, dBias };
   },
   batchNormTraining(x, rows, channels, offset, scale, epsilon) {
     count('batchNormTraining');
@@ -143,6 +158,7 @@ it('the tape backend calls the fused kernels, and the composed path gives the sa
   const labels = new Float32Array(4 * 5);
   for (let i = 0; i < 4; i++) labels[i * 5 + (i % 5)] = 1;
   const gamma = Float32Array.from(rng.normalArray(5), (v) => 1 + 0.1 * v);
+  const mix = rng.normalArray(25);
   const run = (b: ReturnType<typeof createTapeBackend>) => {
     const x = b.variable(
       b.tidy(() => b.tensor(xs, [4, 3, 3, 5])),
@@ -156,7 +172,12 @@ it('the tape backend calls the fused kernels, and the composed path gives the sa
     const { value, grads } = b.valueAndGrads(() => {
       const mean = b.mean(x, [0, 1, 2]);
       const variance = b.mean(b.square(b.sub(x, mean)), [0, 1, 2]);
-      const h = b.relu(b.batchNorm(x, mean, variance, undefined, g, 1e-3));
+      const bn = b.relu(b.batchNorm(x, mean, variance, undefined, g, 1e-3));
+      // A 1×1 convolution (filter scaled by gamma) with bias (gamma again) and ReLU, fused.
+      const h = b.fusedConv2d(bn, b.mul(b.tensor(mix, [1, 1, 5, 5]), g), {
+        bias: g,
+        activation: 'relu',
+      });
       // A second batch norm in training mode, whose statistics also enter the loss.
       const t = b.batchNormTraining(h, g, undefined, 1e-3);
       const stats = b.sum(b.add(b.mul(t.mean, 0.3), b.mul(t.variance, 0.2)));
@@ -174,6 +195,8 @@ it('the tape backend calls the fused kernels, and the composed path gives the sa
     'batchNormBackward',
     'batchNormTraining',
     'batchNormTrainingBackward',
+    'conv2dBiasActivation',
+    'biasActivationBackward',
   ]) {
     expect(calls.get(name), name).toBeGreaterThan(0);
   }

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -221,12 +222,31 @@ memory::desc Act(const ConvChoice& c, int64_t n, int64_t ch, int64_t h, int64_t 
   return memory::desc({n, ch, h, w}, dt::f32, c.activations);
 }
 
-dnnl::convolution_forward::primitive_desc ForwardPd(bool depthwise, const Geom& g, const ConvChoice& c) {
+// What a forward convolution adds to its output in the same pass: a bias, then an activation.
+struct ConvEpilogue {
+  bool bias = false;
+  int activation = 0;  // 0: none, 1: ReLU
+};
+
+dnnl::convolution_forward::primitive_desc ForwardPd(bool depthwise, const Geom& g, const ConvChoice& c,
+                                                    const ConvEpilogue& ep = {}) {
   const ConvGeometry cg(g);
+  dnnl::primitive_attr attr;
+  if (ep.activation == 1) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(po);
+  }
+  if (ep.bias) {
+    dnnl::convolution_forward::desc d(prop_kind::forward_training, c.algo, Act(c, g.n, g.ic, g.ih, g.iw),
+                                      AnyFilterDesc(depthwise, g), memory::desc({g.oc}, dt::f32, tag::x),
+                                      Act(c, g.n, g.oc, g.oh, g.ow), cg.strides, cg.dilates, cg.padL, cg.padR);
+    return dnnl::convolution_forward::primitive_desc(d, attr, Engine());
+  }
   dnnl::convolution_forward::desc d(prop_kind::forward_training, c.algo, Act(c, g.n, g.ic, g.ih, g.iw),
                                     AnyFilterDesc(depthwise, g), Act(c, g.n, g.oc, g.oh, g.ow), cg.strides,
                                     cg.dilates, cg.padL, cg.padR);
-  return dnnl::convolution_forward::primitive_desc(d, Engine());
+  return dnnl::convolution_forward::primitive_desc(d, attr, Engine());
 }
 
 // Creates a primitive descriptor with Winograd where it may apply and oneDNN has it, else direct.
@@ -262,11 +282,15 @@ struct ConvBwdWeights {
 template <typename T>
 using Cache = std::map<Dims, std::unique_ptr<T>>;
 
-ConvFwd& GetConvFwd(bool depthwise, const Geom& g) {
+ConvFwd& GetConvFwd(bool depthwise, const Geom& g, const ConvEpilogue& ep = {}) {
   thread_local Cache<ConvFwd> cache;
-  auto& slot = cache[GeomKey(depthwise, g)];
+  Dims key = GeomKey(depthwise, g);
+  key.push_back(ep.bias ? 1 : 0);
+  key.push_back(ep.activation);
+  auto& slot = cache[key];
   if (!slot) {
-    auto pd = WithBestAlgorithm(depthwise, g, [&](const ConvChoice& c) { return ForwardPd(depthwise, g, c); });
+    auto pd =
+        WithBestAlgorithm(depthwise, g, [&](const ConvChoice& c) { return ForwardPd(depthwise, g, c, ep); });
     auto e = std::make_unique<ConvFwd>();
     e->prim = dnnl::convolution_forward(pd);
     e->src.Init(ActivationDesc(g.n, g.ic, g.ih, g.iw), pd.src_desc());
@@ -336,7 +360,8 @@ double VersionArg(const Napi::CallbackInfo& info, size_t i) {
   return info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : 0;
 }
 
-// convForward(depthwise, x, xVersion, filter, filterVersion, geometry, out)
+// convForward(depthwise, x, xVersion, filter, filterVersion, geometry, out[, bias | undefined,
+//             activation]): activation 0 none, 1 ReLU, applied after the bias in the same pass.
 Napi::Value ConvForwardJs(const Napi::CallbackInfo& info) {
   const char* k = "conv2d";
   const bool depthwise = info[0].ToBoolean();
@@ -345,11 +370,24 @@ Napi::Value ConvForwardJs(const Napi::CallbackInfo& info) {
   const float* x = F32ArgSized(info, 1, k, g.n * g.ih * g.iw * g.ic);
   const float* w = F32ArgSized(info, 3, k, FilterSize(depthwise, g));
   float* y = F32ArgSized(info, 6, k, g.n * g.oh * g.ow * g.oc);
-  ConvFwd& e = GetConvFwd(depthwise, g);
+  ConvEpilogue ep;
+  const float* bias = nullptr;
+  if (info.Length() > 7 && !info[7].IsUndefined()) {
+    bias = F32ArgSized(info, 7, k, g.oc);
+    ep.bias = true;
+  }
+  if (info.Length() > 8 && !info[8].IsUndefined()) {
+    ep.activation = static_cast<int>(IntArg(info, 8, k));
+    if (ep.activation < 0 || ep.activation > 1)
+      throw Napi::RangeError::New(info.Env(), "native-cpu conv2d: unknown activation code");
+  }
+  ConvFwd& e = GetConvFwd(depthwise, g, ep);
   memory src = e.src.In(x, VersionArg(info, 2)), wei = e.wei.In(w, VersionArg(info, 4)), dst = e.dst.Out(y);
   {
     ScopedSignalBlock guard;
-    e.prim.execute(Stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, memory(memory::desc({g.oc}, dt::f32, tag::x), Engine(), const_cast<float*>(bias)));
+    e.prim.execute(Stream(), args);
   }
   e.dst.Finish(dst, y);
   return info.Env().Undefined();

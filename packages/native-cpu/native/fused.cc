@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -384,9 +385,43 @@ Napi::Value BatchNormTrainingBackwardJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// biasActivationBackward(dy, y, rows, C, activation, dz, dBias): dz = dy masked by the
+// activation's derivative at its output y (0: none, 1: ReLU, y > 0), dBias = Σ_rows dz (float64).
+Napi::Value BiasActivationBackwardJs(const Napi::CallbackInfo& info) {
+  const char* k = "biasActivationBackward";
+  const int64_t rows = IntArg(info, 2, k), C = IntArg(info, 3, k);
+  const float* dy = F32ArgSized(info, 0, k, rows * C);
+  const float* y = F32ArgSized(info, 1, k, rows * C);
+  const int64_t activation = IntArg(info, 4, k);
+  float* dz = F32ArgSized(info, 5, k, rows * C);
+  float* dBias = F32ArgSized(info, 6, k, C);
+  if (activation < 0 || activation > 1) throw std::runtime_error("biasActivationBackward: unknown activation code");
+  std::vector<double> sum(C), unused(C);
+  if (activation == 1) {
+    // The mask's pass writes dz and sums it: dz[i] is read back from the cache line just written.
+    ChannelSums(
+        rows, C,
+        [&](int64_t i, int64_t) {
+          const float g = y[i] > 0.0f ? dy[i] : 0.0f;
+          dz[i] = g;
+          return g;
+        },
+        [](int64_t, int64_t) { return 0.0f; }, sum.data(), unused.data());
+  } else {
+    std::memcpy(dz, dy, static_cast<size_t>(rows * C) * sizeof(float));
+    ChannelSums(
+        rows, C, [&](int64_t i, int64_t) { return dy[i]; }, [](int64_t, int64_t) { return 0.0f; }, sum.data(),
+        unused.data());
+  }
+  for (int64_t c = 0; c < C; c++) dBias[c] = static_cast<float>(sum[c]);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitFused(Napi::Env env, Napi::Object exports) {
+  exports.Set("biasActivationBackward",
+              Napi::Function::New(env, BiasActivationBackwardJs, "biasActivationBackward"));
   exports.Set("batchNormTraining", Napi::Function::New(env, BatchNormTrainingJs, "batchNormTraining"));
   exports.Set("batchNormTrainingBackward",
               Napi::Function::New(env, BatchNormTrainingBackwardJs, "batchNormTrainingBackward"));

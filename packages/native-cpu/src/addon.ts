@@ -72,6 +72,19 @@ export interface NativeAddon extends QuantAddon {
     filterVersion: number,
     geometry: Int32Array,
     out: Float32Array,
+    /** Added in the same pass; with `activation` (0 none, 1 ReLU) applied after it. */
+    bias?: Float32Array,
+    activation?: number,
+  ): void;
+  /** dz = dy masked by the activation's derivative at y (1: ReLU, y > 0), dBias = Σ_rows dz. */
+  biasActivationBackward(
+    dy: Float32Array,
+    y: Float32Array,
+    rows: number,
+    channels: number,
+    activation: number,
+    dz: Float32Array,
+    dBias: Float32Array,
   ): void;
   convBackwardData(
     depthwise: boolean,

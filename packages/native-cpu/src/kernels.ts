@@ -3,6 +3,7 @@ import {
   type BinaryOp,
   type Conv2DGeometry,
   DqaError,
+  type FusedActivation,
   type Kernels,
   type ReduceOp,
   type UnaryOp,
@@ -218,6 +219,7 @@ export function createNativeKernels(
     },
   });
   const dense = conv(false);
+  const activationCodes: Record<FusedActivation, number> = { linear: 0, relu: 1 };
   const depthwise = conv(true);
 
   return {
@@ -314,6 +316,35 @@ export function createNativeKernels(
     },
 
     conv2d: dense.forward,
+    conv2dBiasActivation(x, filter, bias, activation, g) {
+      const out = fresh(outSize(g));
+      try {
+        addon.convForward(
+          false,
+          x,
+          version(x),
+          filter,
+          version(filter),
+          geometry(g),
+          out,
+          bias ?? undefined,
+          activationCodes[activation],
+        );
+      } catch (e) {
+        throw nativeError('fusedConv2d', e);
+      }
+      return out;
+    },
+    biasActivationBackward(dy, y, rows, channels, activation) {
+      const dz = fresh(rows * channels);
+      const dBias = fresh(channels);
+      try {
+        addon.biasActivationBackward(dy, y, rows, channels, activationCodes[activation], dz, dBias);
+      } catch (e) {
+        throw nativeError('fusedConv2d gradient', e);
+      }
+      return { dz, dBias };
+    },
     conv2dBackpropInput: dense.backpropInput,
     conv2dBackpropFilter: dense.backpropFilter,
     depthwiseConv2d: depthwise.forward,

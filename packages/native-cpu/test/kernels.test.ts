@@ -25,6 +25,8 @@ import { describeNative } from './native.js';
 
 const rng = new Random(42);
 const normal = (n: number) => rng.normalArray(n);
+/** The same N(0, 1) values for the same n, whichever backend asks (a fixed seed per call). */
+const normalFixed = (n: number) => new Random(n).normalArray(n);
 
 function expectClose(
   got: Float32Array,
@@ -275,6 +277,52 @@ describeNative('native-cpu kernels on training-sized tensors', () => {
       check(k[bfil](x, dy, g), ref[bfil](x, dy, g), 'filter gradient');
     });
   }
+
+  it('the fused convolution (bias, ReLU; Winograd and direct) and its gradients match the composed ops', () => {
+    const b = createNativeCpuBackend();
+    const composed = createReferenceBackend();
+    const cases: [number[], number[], { padding: 'same' | 'valid'; strides?: number }][] = [
+      [[8, 14, 14, 32], [3, 3, 32, 64], { padding: 'same' }],
+      [[8, 28, 28, 1], [3, 3, 1, 32], { padding: 'same' }],
+      [[4, 9, 9, 5], [3, 3, 5, 7], { padding: 'valid', strides: 2 }],
+    ];
+    for (const [xs, ws, o] of cases) {
+      const x0 = normal(xs.reduce((a, v) => a * v, 1));
+      const w0 = Float32Array.from(normal(ws.reduce((a, v) => a * v, 1)), (v) => 0.2 * v);
+      const b0 = normal(ws[3]!);
+      for (const activation of ['relu', 'linear'] as const) {
+        const run = (be: typeof b | typeof composed) => {
+          const x = be.variable(
+            be.tidy(() => be.tensor(x0, xs)),
+            { name: `fcx${xs}${activation}` },
+          );
+          const w = be.variable(
+            be.tidy(() => be.tensor(w0, ws)),
+            { name: `fcw${xs}${activation}` },
+          );
+          const c = be.variable(
+            be.tidy(() => be.tensor(b0, [ws[3]!])),
+            { name: `fcb${xs}${activation}` },
+          );
+          let y: Float32Array | null = null;
+          const { value, grads } = be.valueAndGrads(() => {
+            const out = be.fusedConv2d(x, w, { ...o, bias: c, activation });
+            y = be.readSync(out);
+            return be.sum(be.mul(out, be.tensor(normalFixed(out.size), out.shape)));
+          }, [x, w, c]);
+          const res = [y!, be.readSync(value), ...grads.map((t) => be.readSync(t))];
+          be.dispose([value, ...grads, x, w, c]);
+          return res;
+        };
+        const got = run(b);
+        const want = run(composed);
+        ['y', 'value', 'dx', 'dw', 'dBias'].forEach((name, i) => {
+          const scale = want[i]!.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+          expectClose(got[i]!, want[i]!, 1e-4, 1e-5 * scale, `${xs} ${activation} ${name}`);
+        });
+      }
+    }
+  });
 
   it('training batch norm (statistics, y, and its gradients) matches the composed ops', () => {
     const b = createNativeCpuBackend();

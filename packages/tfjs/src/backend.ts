@@ -8,6 +8,7 @@ import {
   type CustomGradResult,
   conv2dGeometry,
   DqaError,
+  type FusedConv2DOptions,
   formatShape,
   inferReshape,
   type MemoryInfo,
@@ -796,6 +797,28 @@ class TfjsBackendImpl implements TfjsBackend {
 
   depthwiseConv2d(x: Tensor, filter: Tensor, options?: Conv2DOptions): tf.Tensor {
     return this.conv('depthwiseConv2d', x, filter, options);
+  }
+
+  fusedConv2d(x: Tensor, filter: Tensor, options: FusedConv2DOptions = {}): tf.Tensor {
+    const { bias, activation = 'linear', ...conv } = options;
+    if (activation !== 'linear' && activation !== 'relu')
+      throw new ArgumentError(
+        `fusedConv2d: activation must be 'linear' or 'relu', got '${String(activation)}'`,
+      );
+    // Composed: tfjs differentiates it, and our training kernels cover each op.
+    return tf.tidy(() => {
+      let y = this.conv('conv2d', x, filter, conv);
+      if (bias !== undefined) {
+        const b = this.t(bias, 'fusedConv2d bias');
+        const outChannels = y.shape[y.rank - 1]!;
+        if (!(b.rank === 1 && b.shape[0] === outChannels))
+          throw new ShapeError(
+            `fusedConv2d: bias must be [${outChannels}] for ${outChannels} output channels, got ${formatShape(b.shape)}`,
+          );
+        y = tf.add(y, b);
+      }
+      return activation === 'relu' ? tf.relu(y) : y;
+    });
   }
 
   private pool(op: 'maxPool' | 'avgPool', x: Tensor, o: Pool2DOptions): tf.Tensor {

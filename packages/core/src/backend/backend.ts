@@ -37,6 +37,16 @@ export interface Variable extends Tensor {
 
 export type Operand = Tensor | number;
 
+/** The activations `Backend.fusedConv2d` applies: none, or ReLU. */
+export type FusedActivation = 'linear' | 'relu';
+
+/** `Backend.fusedConv2d`'s options: the convolution's, a bias `[outC]` and an activation. */
+export interface FusedConv2DOptions extends Conv2DOptions {
+  bias?: Tensor;
+  /** Default `'linear'`. */
+  activation?: FusedActivation;
+}
+
 /** What `Backend.batchNormTraining` gives: the normalised tensor and the batch statistics. */
 export interface BatchNormTrainingResult {
   y: Tensor;
@@ -203,6 +213,12 @@ export interface Backend {
   matMul(a: Tensor, b: Tensor, transposeA?: boolean, transposeB?: boolean): Tensor;
   /** x `[n, h, w, c]`, filter `[fh, fw, c, outC]`. */
   conv2d(x: Tensor, filter: Tensor, options?: Conv2DOptions): Tensor;
+  /**
+   * `activation(conv2d(x, filter) + bias)` as one op: a backend with a fused kernel adds the bias
+   * and applies the activation while the convolution writes its output, rather than in two more
+   * passes over it. Same values and gradients as the three ops.
+   */
+  fusedConv2d(x: Tensor, filter: Tensor, options?: FusedConv2DOptions): Tensor;
   /** x `[n, h, w, c]`, filter `[fh, fw, c, multiplier]` → `[n, oh, ow, c · multiplier]`. */
   depthwiseConv2d(x: Tensor, filter: Tensor, options?: Conv2DOptions): Tensor;
   maxPool(x: Tensor, options: Pool2DOptions): Tensor;

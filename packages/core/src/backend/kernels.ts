@@ -1,3 +1,4 @@
+import type { FusedActivation } from './backend.js';
 import type { Conv2DGeometry } from './shape.js';
 
 /**
@@ -102,6 +103,29 @@ export interface Kernels<S> {
   setThreads?(n: number): void;
 
   // ── optional fused kernels: `createTapeBackend` uses them where present, else composes ──
+  /**
+   * `activation(conv2d(x, filter) + bias)` in one kernel (bias null for none), else composed from
+   * `conv2d`, a broadcast add and `relu`. Its gradient needs no kernel of its own: the tape masks
+   * dy by the output (`biasActivationBackward` where present) and runs the convolution's.
+   */
+  conv2dBiasActivation?(
+    x: S,
+    filter: S,
+    bias: S | null,
+    activation: FusedActivation,
+    g: Conv2DGeometry,
+  ): S;
+  /**
+   * The gradient through `activation(z + bias)` from its output y (`rows` × `channels`): dz = dy
+   * masked by the activation's derivative (ReLU: y > 0) and dBias = Σ_rows dz, in one pass.
+   */
+  biasActivationBackward?(
+    dy: S,
+    y: S,
+    rows: number,
+    channels: number,
+    activation: FusedActivation,
+  ): { dz: S; dBias: S };
   /** The gradient of relu in one pass: `dy · step(x)` (else `mul(dy, step(x))`). */
   reluBackward?(dy: S, x: S, size: number): S;
   /**

@@ -4,6 +4,7 @@ import type {
   BatchNormTrainingResult,
   Conv2DOptions,
   CustomGradResult,
+  FusedConv2DOptions,
   MemoryInfo,
   Operand,
   Pool2DOptions,
@@ -830,6 +831,75 @@ class TapeBackend<S> implements Backend {
         ? this.make(this.kernels.conv2dBackpropFilter(this.d(sx!), this.d(dy), g), sw!.shape)
         : null,
     ]);
+  }
+
+  fusedConv2d(x: Tensor, filter: Tensor, options: FusedConv2DOptions = {}): Tensor {
+    const { bias, activation = 'linear', ...conv } = options;
+    if (activation !== 'linear' && activation !== 'relu')
+      throw new ArgumentError(
+        `fusedConv2d: activation must be 'linear' or 'relu', got '${String(activation)}'`,
+      );
+    const t = this.unwrap(x, 'fusedConv2d');
+    const w = this.unwrap(filter, 'fusedConv2d');
+    const g = conv2dGeometry(t.shape, w.shape, conv, false);
+    const bt = bias === undefined ? undefined : this.unwrap(bias, 'fusedConv2d bias');
+    if (bt && !(bt.shape.length === 1 && bt.shape[0] === g.outChannels))
+      throw new ShapeError(
+        `fusedConv2d: bias must be [${g.outChannels}] for ${g.outChannels} output channels, got ${formatShape(bt.shape)}`,
+      );
+    const k = this.kernels;
+    if (!k.conv2dBiasActivation || (!bt && activation === 'linear')) {
+      return this.tidy(() => {
+        let y = this.conv2d(t, w, conv);
+        if (bt) y = this.add(y, bt);
+        return activation === 'relu' ? this.relu(y) : y;
+      });
+    }
+    const shape = outShape(g);
+    const out = this.make(
+      k.conv2dBiasActivation(this.d(t), this.d(w), bt ? this.d(bt) : null, activation, g),
+      shape,
+    );
+    const rows = sizeOf(shape) / g.outChannels;
+    return this.record(
+      'fusedConv2d',
+      [t, w, ...(bt ? [bt] : [])],
+      out,
+      (dy, [sx, sw], y, [needX, needW, needB]) => {
+        // dz: dy through the activation (from the output: ReLU's y > 0 is z > 0), with the bias
+        // gradient Σ_rows dz in the same pass where the kernels have it.
+        let dz: S = this.d(dy);
+        let dBias: S | null = null;
+        let ownDz = false;
+        if (k.biasActivationBackward && (activation === 'relu' || needB)) {
+          const r = k.biasActivationBackward(
+            this.d(dy),
+            this.d(y),
+            rows,
+            g.outChannels,
+            activation,
+          );
+          dz = r.dz;
+          dBias = r.dBias;
+          ownDz = true;
+        } else if (activation === 'relu') {
+          const mask = k.unary('step', this.d(y), y.size);
+          dz = k.binary('mul', this.d(dy), shape, mask, shape, shape);
+          k.release(mask);
+          ownDz = true;
+        }
+        if (needB && !dBias) dBias = k.reduce('sum', dz, shape, [0, 1, 2]);
+        const grads: Grad<S>[] = [
+          needX ? this.make(k.conv2dBackpropInput(dz, this.d(sw!), g), sx!.shape) : null,
+          needW ? this.make(k.conv2dBackpropFilter(this.d(sx!), dz, g), sw!.shape) : null,
+        ];
+        if (bt) grads.push(needB && dBias ? this.make(dBias, bt.shape) : null);
+        if (dBias && !(bt && needB)) k.release(dBias);
+        if (ownDz) k.release(dz);
+        return grads;
+      },
+      true,
+    );
   }
 
   depthwiseConv2d(x: Tensor, filter: Tensor, options?: Conv2DOptions): Tensor {

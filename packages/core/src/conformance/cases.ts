@@ -472,5 +472,24 @@ export function opCases(): OpCase[] {
       return Float32Array.of(s / 4);
     },
   });
+  // The fused convolution: bias and ReLU, ReLU alone, bias alone (appended last: every case draws
+  // from one generator, so the cases above keep their inputs).
+  const fused = (bias: boolean, activation: 'linear' | 'relu'): OpCase => {
+    const x = [2, 5, 5, 3];
+    const f = [3, 3, 3, 4];
+    const o: Conv2DOptions = { padding: 'same', strides: 2 };
+    return {
+      name: `fusedConv2d${bias ? ' + bias' : ''}${activation === 'relu' ? ' + relu' : ''}`,
+      inputs: [{ shape: x }, { shape: f }, ...(bias ? [{ shape: [4] }] : [])],
+      differentiable: true,
+      run: (b, [a, w, c]) => b.fusedConv2d(a!, w!, { ...o, ...(c ? { bias: c } : {}), activation }),
+      expected: ([a, w, c]) => {
+        const g = conv2dGeometry(x, f, o, false);
+        const y = ref.conv2d(a!, w!, g).map((v, i) => v + (c ? c[i % 4]! : 0));
+        return activation === 'relu' ? y.map((v) => Math.max(v, 0)) : y;
+      },
+    };
+  };
+  cases.push(fused(true, 'relu'), fused(false, 'relu'), fused(true, 'linear'));
   return cases;
 }

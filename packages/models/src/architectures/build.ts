@@ -271,6 +271,11 @@ class SpecModel implements BuiltModel {
   private disposed = false;
   /** Kernels quantized once for the evaluation in progress (see `evaluating`). */
   private frozen: Map<BuiltLayer, Tensor> | null = null;
+  /**
+   * Convolutions whose only consumer is a ReLU, by name, mapped to that ReLU: they run as one
+   * `fusedConv2d` (bias and ReLU in the convolution's own pass) and the ReLU node is skipped.
+   */
+  private readonly reluAfter: ReadonlyMap<string, string>;
 
   constructor(
     private readonly b: Backend,
@@ -291,6 +296,23 @@ class SpecModel implements BuiltModel {
     // S of eq. 6: the float network's trainable weights.
     this.weightCount = countParameters(spec);
     this.layerByName = new Map(layers.map((l) => [l.node.name, l]));
+    const consumers = new Map<string, ModelNode[]>();
+    for (const node of spec.nodes)
+      for (const input of node.inputs)
+        consumers.set(input, [...(consumers.get(input) ?? []), node]);
+    const last = spec.nodes[spec.nodes.length - 1]!.name;
+    const reluAfter = new Map<string, string>();
+    for (const node of spec.nodes) {
+      const after = consumers.get(node.name);
+      if (
+        node.op === 'conv2d' &&
+        node.name !== last &&
+        after?.length === 1 &&
+        after[0]!.op === 'relu'
+      )
+        reluAfter.set(node.name, after[0]!.name);
+    }
+    this.reluAfter = reluAfter;
     this.replica = {
       module: builtModuleUrl(import.meta.url),
       export: 'builtModelReplica',
@@ -367,14 +389,23 @@ class SpecModel implements BuiltModel {
     return b.tidy(() => {
       const values = new Map<string, Tensor>([[MODEL_INPUT, x]]);
       for (const node of this.spec.nodes) {
+        if (values.has(node.name)) continue; // a ReLU computed by its fused convolution
         const ins = node.inputs.map((n) => values.get(n)!);
-        values.set(node.name, this.apply(node, ins, ctx));
+        const relu = this.reluAfter.get(node.name);
+        if (relu) values.set(relu, this.apply(node, ins, ctx, 'relu'));
+        else values.set(node.name, this.apply(node, ins, ctx));
       }
       return values.get(this.spec.nodes[this.spec.nodes.length - 1]!.name)!;
     });
   }
 
-  private apply(node: ModelNode, ins: Tensor[], ctx: ForwardContext): Tensor {
+  /** One node's output; `activation` (a 2-D convolution's only): the ReLU fused into it. */
+  private apply(
+    node: ModelNode,
+    ins: Tensor[],
+    ctx: ForwardContext,
+    activation: 'linear' | 'relu' = 'linear',
+  ): Tensor {
     const b = this.b;
     const x = ins[0]!;
     switch (node.op) {
@@ -389,13 +420,20 @@ class SpecModel implements BuiltModel {
           ? (this.frozen?.get(layer) ??
             (ctx.hard ? wq.hard(layer.kernel) : wq.forward(layer.kernel, ctx.step)))
           : layer.kernel;
-        let y: Tensor;
-        if (node.op === 'dense') y = b.matMul(input, k);
-        else {
-          const o = { strides: node.strides, padding: node.padding, dilations: node.dilations };
-          y = node.op === 'conv2d' ? b.conv2d(input, k, o) : b.depthwiseConv2d(input, k, o);
+        if (node.op === 'dense') {
+          const y = b.matMul(input, k);
+          return layer.bias ? b.add(y, layer.bias) : y;
         }
-        return layer.bias ? b.add(y, layer.bias) : y;
+        const o = { strides: node.strides, padding: node.padding, dilations: node.dilations };
+        if (node.op === 'depthwiseConv2d') {
+          const y = b.depthwiseConv2d(input, k, o);
+          return layer.bias ? b.add(y, layer.bias) : y;
+        }
+        return b.fusedConv2d(input, k, {
+          ...o,
+          ...(layer.bias ? { bias: layer.bias } : {}),
+          activation,
+        });
       }
       case 'batchNorm':
         return this.batchNorm(node, x, ctx.training);
