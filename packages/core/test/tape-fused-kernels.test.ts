@@ -83,7 +83,7 @@ const fusedKernels: Kernels<Float32Array> = {
     for (let i = 0; i < rows * channels; i++) dBias[i % channels]! += dz[i]!;
     return { dz, dBias };
   },
-  batchNormTraining(x, rows, channels, offset, scale, epsilon) {
+  batchNormTraining(x, rows, channels, offset, scale, epsilon, residual, activation) {
     count('batchNormTraining');
     const mean = new Float32Array(channels);
     const variance = new Float32Array(channels);
@@ -99,25 +99,45 @@ const fusedKernels: Kernels<Float32Array> = {
     const y = x.map((v, i) => {
       const c = i % channels;
       const h = (v - mean[c]!) / Math.sqrt(variance[c]! + epsilon);
-      return h * (scale ? scale[c]! : 1) + (offset ? offset[c]! : 0);
+      const z =
+        h * (scale ? scale[c]! : 1) + (offset ? offset[c]! : 0) + (residual ? residual[i]! : 0);
+      return activation === 'relu' ? Math.max(z, 0) : z;
     });
     return { y, mean, variance };
   },
-  batchNormTrainingBackward(dy, x, rows, channels, mean, variance, scale, epsilon) {
+  batchNormTrainingBackward(
+    dy,
+    x,
+    rows,
+    channels,
+    mean,
+    variance,
+    scale,
+    epsilon,
+    y,
+    activation,
+    needResidual,
+  ) {
     count('batchNormTrainingBackward');
+    const g = dy.map((v, i) => (activation === 'relu' && !(y![i]! > 0) ? 0 : v));
     const r = Array.from({ length: channels }, (_, c) => 1 / Math.sqrt(variance[c]! + epsilon));
     const xhat = (i: number) => (x[i]! - mean[i % channels]!) * r[i % channels]!;
     const s1 = new Float64Array(channels);
     const s2 = new Float64Array(channels);
     for (let i = 0; i < rows * channels; i++) {
-      s1[i % channels]! += dy[i]!;
-      s2[i % channels]! += dy[i]! * xhat(i);
+      s1[i % channels]! += g[i]!;
+      s2[i % channels]! += g[i]! * xhat(i);
     }
-    const dx = dy.map((g, i) => {
+    const dx = g.map((v, i) => {
       const c = i % channels;
-      return (scale ? scale[c]! : 1) * r[c]! * (g - s1[c]! / rows - (xhat(i) * s2[c]!) / rows);
+      return (scale ? scale[c]! : 1) * r[c]! * (v - s1[c]! / rows - (xhat(i) * s2[c]!) / rows);
     });
-    return { dx, dOffset: Float32Array.from(s1), dScale: Float32Array.from(s2) };
+    return {
+      dx,
+      dOffset: Float32Array.from(s1),
+      dScale: Float32Array.from(s2),
+      dResidual: needResidual ? g : null,
+    };
   },
   batchNormBackward(dy, x, rows, channels, mean, variance, scale, epsilon) {
     count('batchNormBackward');
@@ -179,7 +199,9 @@ it('the tape backend calls the fused kernels, and the composed path gives the sa
         activation: 'relu',
       });
       // A second batch norm in training mode, whose statistics also enter the loss.
-      const t = b.batchNormTraining(h, g, undefined, 1e-3);
+      const t0 = b.batchNormTraining(h, g, undefined, 1e-3, { activation: 'relu' });
+      // A residual block's tail: batch norm, + the block's input, ReLU.
+      const t = b.batchNormTraining(t0.y, undefined, g, 1e-3, { residual: h, activation: 'relu' });
       const stats = b.sum(b.add(b.mul(t.mean, 0.3), b.mul(t.variance, 0.2)));
       return b.add(b.softmaxCrossEntropy(b.mean(t.y, [1, 2]), y), stats);
     }, [x, g]);

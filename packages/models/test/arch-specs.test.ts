@@ -1,7 +1,9 @@
 import { DqaError } from '@dqa/core';
 import { describe, expect, it } from 'vitest';
+import { planFusions } from '../src/architectures/build.js';
 import {
   architectureNames,
+  architectureSpec,
   architectures,
   cnnSmall,
   countParameters,
@@ -342,5 +344,32 @@ describe('shape inference', () => {
     ] as const;
     for (const [s, message] of messages)
       expect(thrown(() => inferShapes(s)).message).toMatch(message);
+  });
+});
+
+describe('fusion plan of the forward pass', () => {
+  const kinds = (name: string) => {
+    const plan = planFusions(architectureSpec(name));
+    const count = (k: string) => [...plan.values()].filter((f) => f.kind === k).length;
+    return { plan, relu: count('relu'), residual: count('residual'), deferred: count('deferred') };
+  };
+
+  it('ResNet-20: every BN → ReLU fused, every block tail fused as BN + residual + ReLU', () => {
+    const { plan, relu, residual, deferred } = kinds('resnet20');
+    // The stem's BN and each of the 9 blocks' first BN feed a ReLU; each block ends in
+    // bn2 + shortcut → ReLU; convolutions feed batch norms, so none fuses.
+    expect(relu).toBe(10);
+    expect(residual).toBe(9);
+    expect(deferred).toBe(9);
+    for (const f of plan.values()) if (f.kind === 'residual') expect(f.activation).toBe('relu');
+  });
+
+  it('the small CNN fuses each convolution with its ReLU; MobileNetV2 fuses its residual adds without ReLU', () => {
+    expect(kinds('cnn-small')).toMatchObject({ relu: 2, residual: 0 });
+    const mv2 = kinds('mobilenetv2');
+    expect(mv2.relu).toBe(0); // relu6 is not fused
+    expect(mv2.residual).toBeGreaterThan(0);
+    for (const f of mv2.plan.values())
+      if (f.kind === 'residual') expect(f.activation).toBe('linear');
   });
 });

@@ -294,9 +294,10 @@ void ChannelMap(int64_t rows, int64_t C, float* out, const F& f) {
     for (int64_t c = 0; c < C; c++) out[i * C + c] = f(i * C + c, c);
 }
 
-// batchNormTraining(x, rows, C, offset | undefined, scale | undefined, epsilon, y, mean, variance):
-// per channel the batch mean and biased variance (two passes, sums in float64), then
-// y = (x − mean)·(r·scale) + offset with r = 1/sqrt(variance + ε).
+// batchNormTraining(x, rows, C, offset | undefined, scale | undefined, epsilon, y, mean, variance,
+//                   residual | undefined, activation): per channel the batch mean and biased
+// variance (two passes, sums in float64), then y = act((x − mean)·(r·scale) + offset + residual)
+// with r = 1/sqrt(variance + ε), act the identity (0) or ReLU (1), in a third pass.
 Napi::Value BatchNormTrainingJs(const Napi::CallbackInfo& info) {
   const char* k = "batchNormTraining";
   const int64_t rows = IntArg(info, 1, k), C = IntArg(info, 2, k);
@@ -307,6 +308,9 @@ Napi::Value BatchNormTrainingJs(const Napi::CallbackInfo& info) {
   float* y = F32ArgSized(info, 6, k, rows * C);
   float* mean = F32ArgSized(info, 7, k, C);
   float* variance = F32ArgSized(info, 8, k, C);
+  const float* residual = info.Length() > 9 && !info[9].IsUndefined() ? F32ArgSized(info, 9, k, rows * C) : nullptr;
+  const int64_t activation = info.Length() > 10 && !info[10].IsUndefined() ? IntArg(info, 10, k) : 0;
+  if (activation < 0 || activation > 1) throw std::runtime_error("batchNormTraining: unknown activation code");
   if (rows <= 0) throw std::runtime_error("batchNormTraining: x has no rows");
   const int64_t L = std::max<int64_t>(1, 256 / C) * C;
   std::vector<double> sum(C), unused(C);
@@ -338,14 +342,25 @@ Napi::Value BatchNormTrainingJs(const Napi::CallbackInfo& info) {
   const std::vector<float> aT = Tile(a, C, L), bT = Tile(b, C, L);
   const float* ap = aT.data();
   const float* bp = bT.data();
-  ChannelMap(rows, C, y, [&](int64_t i, int64_t j) { return (x[i] - mp[j]) * ap[j] + bp[j]; });
+  if (residual && activation == 1)
+    ChannelMap(rows, C, y, [&](int64_t i, int64_t j) {
+      return std::max((x[i] - mp[j]) * ap[j] + bp[j] + residual[i], 0.0f);
+    });
+  else if (residual)
+    ChannelMap(rows, C, y, [&](int64_t i, int64_t j) { return (x[i] - mp[j]) * ap[j] + bp[j] + residual[i]; });
+  else if (activation == 1)
+    ChannelMap(rows, C, y, [&](int64_t i, int64_t j) { return std::max((x[i] - mp[j]) * ap[j] + bp[j], 0.0f); });
+  else
+    ChannelMap(rows, C, y, [&](int64_t i, int64_t j) { return (x[i] - mp[j]) * ap[j] + bp[j]; });
   return info.Env().Undefined();
 }
 
 // batchNormTrainingBackward(dy, x, rows, C, mean, variance, scale | undefined, epsilon,
-//                           dx, dOffset, dScale): with r = 1/sqrt(variance + ε), s = scale (or 1),
-// S1 = Σ dy and S2 = Σ dy·(x − mean) per channel (float64): dx = s·r·dy − s·r·S1/N −
-// s·r³·S2/N·(x − mean), dOffset = S1, dScale = r·S2 (the statistics' dependence on x included).
+//                           dx, dOffset, dScale, y | undefined, activation, dResidual | undefined):
+// with g = dy masked by the activation at the output y (ReLU: y > 0), r = 1/sqrt(variance + ε),
+// s = scale (or 1), S1 = Σ g and S2 = Σ g·(x − mean) per channel (float64): dx = s·r·g − s·r·S1/N −
+// s·r³·S2/N·(x − mean), dOffset = S1, dScale = r·S2 (the statistics' dependence on x included),
+// and dResidual = g where asked for (written in the sums' pass).
 Napi::Value BatchNormTrainingBackwardJs(const Napi::CallbackInfo& info) {
   const char* k = "batchNormTrainingBackward";
   const int64_t rows = IntArg(info, 2, k), C = IntArg(info, 3, k);
@@ -358,13 +373,29 @@ Napi::Value BatchNormTrainingBackwardJs(const Napi::CallbackInfo& info) {
   float* dx = F32ArgSized(info, 8, k, rows * C);
   float* dOffset = F32ArgSized(info, 9, k, C);
   float* dScale = F32ArgSized(info, 10, k, C);
+  const int64_t activation = info.Length() > 12 && !info[12].IsUndefined() ? IntArg(info, 12, k) : 0;
+  if (activation < 0 || activation > 1) throw std::runtime_error("batchNormTrainingBackward: unknown activation code");
+  const float* yOut = activation == 1 ? F32ArgSized(info, 11, k, rows * C) : nullptr;
+  float* dRes = info.Length() > 13 && !info[13].IsUndefined() ? F32ArgSized(info, 13, k, rows * C) : nullptr;
   const int64_t L = std::max<int64_t>(1, 256 / C) * C;
   const std::vector<float> mT = Tile(std::vector<float>(mean, mean + C), C, L);
   const float* mp = mT.data();
   std::vector<double> S1(C), S2(C);
-  ChannelSums(
-      rows, C, [&](int64_t i, int64_t) { return dy[i]; },
-      [&](int64_t i, int64_t j) { return dy[i] * (x[i] - mp[j]); }, S1.data(), S2.data());
+  // g: dy through the activation; written out as the residual's gradient where asked.
+  auto grad = [&](int64_t i) { return yOut ? (yOut[i] > 0.0f ? dy[i] : 0.0f) : dy[i]; };
+  if (dRes)
+    ChannelSums(
+        rows, C,
+        [&](int64_t i, int64_t) {
+          const float g = grad(i);
+          dRes[i] = g;
+          return g;
+        },
+        [&](int64_t i, int64_t j) { return grad(i) * (x[i] - mp[j]); }, S1.data(), S2.data());
+  else
+    ChannelSums(
+        rows, C, [&](int64_t i, int64_t) { return grad(i); },
+        [&](int64_t i, int64_t j) { return grad(i) * (x[i] - mp[j]); }, S1.data(), S2.data());
   const double N = static_cast<double>(rows);
   std::vector<float> a(C), b(C), c3(C);
   for (int64_t c = 0; c < C; c++) {
@@ -381,7 +412,7 @@ Napi::Value BatchNormTrainingBackwardJs(const Napi::CallbackInfo& info) {
   const float* bp = bT.data();
   const float* cp = cT.data();
   ChannelMap(rows, C, dx,
-             [&](int64_t i, int64_t j) { return ap[j] * dy[i] + bp[j] + cp[j] * (x[i] - mp[j]); });
+             [&](int64_t i, int64_t j) { return ap[j] * grad(i) + bp[j] + cp[j] * (x[i] - mp[j]); });
   return info.Env().Undefined();
 }
 

@@ -150,6 +150,8 @@ export interface NativeAddon extends QuantAddon {
     y: Float32Array,
     mean: Float32Array,
     variance: Float32Array,
+    residual: Float32Array | undefined,
+    activation: number,
   ): void;
   batchNormTrainingBackward(
     dy: Float32Array,
@@ -163,6 +165,9 @@ export interface NativeAddon extends QuantAddon {
     dx: Float32Array,
     dOffset: Float32Array,
     dScale: Float32Array,
+    y: Float32Array | undefined,
+    activation: number,
+    dResidual: Float32Array | undefined,
   ): void;
   batchNormBackward(
     dy: Float32Array,

@@ -450,7 +450,7 @@ export function createNativeKernels(
       }
       return out;
     },
-    batchNormTraining(x, rows, channels, offset, scale, epsilon) {
+    batchNormTraining(x, rows, channels, offset, scale, epsilon, residual, activation) {
       const y = fresh(rows * channels);
       const mean = fresh(channels);
       const variance = fresh(channels);
@@ -465,16 +465,31 @@ export function createNativeKernels(
           y,
           mean,
           variance,
+          residual ?? undefined,
+          activationCodes[activation],
         );
       } catch (e) {
         throw nativeError('batchNormTraining', e);
       }
       return { y, mean, variance };
     },
-    batchNormTrainingBackward(dy, x, rows, channels, mean, variance, scale, epsilon) {
+    batchNormTrainingBackward(
+      dy,
+      x,
+      rows,
+      channels,
+      mean,
+      variance,
+      scale,
+      epsilon,
+      y,
+      activation,
+      needResidual,
+    ) {
       const dx = fresh(rows * channels);
       const dOffset = fresh(channels);
       const dScale = fresh(channels);
+      const dResidual = needResidual ? fresh(rows * channels) : null;
       try {
         addon.batchNormTrainingBackward(
           dy,
@@ -488,11 +503,14 @@ export function createNativeKernels(
           dx,
           dOffset,
           dScale,
+          y ?? undefined,
+          activationCodes[activation],
+          dResidual ?? undefined,
         );
       } catch (e) {
         throw nativeError('batchNormTraining gradient', e);
       }
-      return { dx, dOffset, dScale };
+      return { dx, dOffset, dScale, dResidual };
     },
     batchNormBackward(dy, x, rows, channels, mean, variance, scale, epsilon) {
       const dx = fresh(rows * channels);

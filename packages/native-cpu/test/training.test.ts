@@ -1,4 +1,11 @@
-import { evaluate, parseConfig, type TrainEvent, train } from '@dqa/core';
+import {
+  type Backend,
+  createReferenceBackend,
+  evaluate,
+  parseConfig,
+  type TrainEvent,
+  train,
+} from '@dqa/core';
 import { buildModel, createTrainData } from '@dqa/models';
 import { loadMnist } from '@dqa/models/node';
 import { quantizers } from '@dqa/quantizers';
@@ -59,5 +66,68 @@ describeNative('native-cpu trains through the Trainer', () => {
     expect(result.relaxedAccuracy).toBeGreaterThan(0.8);
     expect(result.hardAccuracy).toBeGreaterThan(0.4);
     model.dispose();
+  });
+});
+
+// The models' fused paths (convolution + bias + ReLU, batch norm + ReLU, batch norm + residual add
+// + ReLU) on native-cpu's fused kernels against the reference backend, which composes each from
+// plain ops: one training step's loss, gradients and moving statistics of a DQA ResNet-20.
+describeNative('fused model paths on native-cpu', () => {
+  it('ResNet-20 and the small CNN: loss, every gradient and the BN moving statistics match the reference', () => {
+    for (const name of ['resnet20', 'cnn-small']) {
+      const config = parseConfig(
+        {
+          model: { name },
+          data: { name: 'cifar10' },
+          seed: 5,
+          quantization: {
+            weights: {
+              relaxation: 'dqa',
+              quantizers: [
+                { id: 'minmax', bits: 2 },
+                { id: 'minmax', bits: 4 },
+                { id: 'minmax', bits: 8 },
+              ],
+            },
+          },
+        },
+        { quantizers },
+      );
+      const shape = name === 'resnet20' ? [2, 32, 32, 3] : [4, 28, 28, 1];
+      const n = shape.reduce((a, v) => a * v, 1);
+      const xs = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 1.3);
+      const ys = new Float32Array(shape[0]! * 10);
+      for (let i = 0; i < shape[0]!; i++) ys[i * 10 + ((i * 3) % 10)] = 1;
+      const run = (b: Backend) => {
+        const inputShape = shape.slice(1) as [number, number, number];
+        const model = buildModel(b, config, { inputShape, classes: 10 });
+        const x = b.tensor(xs, shape);
+        const y = b.tensor(ys, [shape[0]!, 10]);
+        const step = { step: 3, totalSteps: 100, stepsPerEpoch: 10 };
+        const { value, grads } = b.valueAndGrads(
+          () => b.softmaxCrossEntropy(model.forward(x, { training: true, hard: false, step }), y),
+          model.variables,
+        );
+        const out = [
+          b.readSync(value),
+          ...grads.map((g) => b.readSync(g)),
+          ...(model.state ?? []).map((v) => b.readSync(v)),
+        ];
+        b.dispose([value, ...grads, x, y]);
+        model.dispose();
+        return out;
+      };
+      const got = run(createNativeCpuBackend());
+      const want = run(createReferenceBackend());
+      expect(got.length).toBe(want.length);
+      got.forEach((g, i) => {
+        const w = want[i]!;
+        const scale = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        for (let j = 0; j < g.length; j++) {
+          if (!(Math.abs(g[j]! - w[j]!) <= 2e-3 * scale + 1e-6))
+            expect.fail(`${name} output ${i} element ${j}: got ${g[j]}, expected ${w[j]}`);
+        }
+      });
+    }
   });
 });

@@ -1,6 +1,7 @@
 import {
   ArgumentError,
   type Backend,
+  type BatchNormEpilogue,
   broadcastShapes,
   builtModuleUrl,
   type Conv2DGeometry,
@@ -894,6 +895,7 @@ class TfjsBackendImpl implements TfjsBackend {
     offset?: Tensor,
     scale?: Tensor,
     epsilon = 1e-3,
+    epilogue: BatchNormEpilogue = {},
   ): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
     this.guard('batchNormTraining');
     const t = this.t(x, 'batchNormTraining');
@@ -911,12 +913,25 @@ class TfjsBackendImpl implements TfjsBackend {
           `batchNormTraining: ${name} must be [${channels}] for x ${formatShape(t.shape)}, got ${formatShape(p.shape)}`,
         );
     }
+    const { residual, activation = 'linear' } = epilogue;
+    if (activation !== 'linear' && activation !== 'relu')
+      throw new ArgumentError(
+        `batchNormTraining: activation must be 'linear' or 'relu', got '${String(activation)}'`,
+      );
+    const res = residual === undefined ? undefined : this.t(residual, 'batchNormTraining residual');
+    if (res && !(res.rank === t.rank && res.shape.every((d, i) => d === t.shape[i])))
+      throw new ShapeError(
+        `batchNormTraining: the residual must have x's shape ${formatShape(t.shape)}, got ${formatShape(res.shape)}`,
+      );
     // tfjs differentiates the composition, statistics included.
     return tf.tidy(() => {
       const axes = t.shape.slice(0, -1).map((_, i) => i);
       const mean = tf.mean(t, axes);
       const variance = tf.mean(tf.square(tf.sub(t, mean)), axes);
-      return { y: this.batchNorm(t, mean, variance, offset, scale, epsilon), mean, variance };
+      let y = this.batchNorm(t, mean, variance, offset, scale, epsilon);
+      if (res) y = tf.add(y, res);
+      if (activation === 'relu') y = tf.relu(y);
+      return { y, mean, variance };
     });
   }
 

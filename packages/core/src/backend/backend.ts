@@ -47,6 +47,14 @@ export interface FusedConv2DOptions extends Conv2DOptions {
   activation?: FusedActivation;
 }
 
+/** What `Backend.batchNormTraining` applies after normalising: `activation(y + residual)`. */
+export interface BatchNormEpilogue {
+  /** Added to the normalised tensor (same shape as x). */
+  residual?: Tensor;
+  /** Default `'linear'`. */
+  activation?: FusedActivation;
+}
+
 /** What `Backend.batchNormTraining` gives: the normalised tensor and the batch statistics. */
 export interface BatchNormTrainingResult {
   y: Tensor;
@@ -237,16 +245,18 @@ export interface Backend {
   ): Tensor;
   /**
    * Batch norm in training mode over the last axis: the batch statistics of x over every other
-   * axis (mean and biased variance, `[channels]` each), then `batchNorm` with them. Gradients reach
-   * x (through the statistics too), offset and scale via `y`; `mean` and `variance` are returned
-   * for the moving averages and carry no gradient of their own. One fused kernel pair where the
-   * backend has it (two passes over x forward, two backward), else composed from reductions.
+   * axis (mean and biased variance, `[channels]` each), then `batchNorm` with them, then
+   * optionally `epilogue`: `activation(y + residual)` (a residual block's add and ReLU). Gradients
+   * reach x (through the statistics too), offset, scale and the residual via `y`; `mean` and
+   * `variance` are returned for the moving averages. One fused kernel pair where the backend has
+   * it (three passes over x forward, two backward), else composed from reductions.
    */
   batchNormTraining(
     x: Tensor,
     offset?: Tensor,
     scale?: Tensor,
     epsilon?: number,
+    epilogue?: BatchNormEpilogue,
   ): BatchNormTrainingResult;
   /** Softmax over the last axis. */
   softmax(x: Tensor): Tensor;

@@ -165,8 +165,9 @@ export interface Kernels<S> {
   /**
    * Batch norm in training mode over the last axis of x (`rows` × `channels`): per channel the
    * mean and biased variance of the rows (accumulated in float64), then
-   * `((x − mean)·r)·scale + offset` with r = 1/sqrt(variance + epsilon) (else composed from
-   * reductions and `batchNorm`). Must come with `batchNormTrainingBackward`.
+   * `activation(((x − mean)·r)·scale + offset + residual)` with r = 1/sqrt(variance + epsilon)
+   * (offset, scale, residual null for none; else composed from reductions, `batchNorm`, `add` and
+   * `relu`). Must come with `batchNormTrainingBackward`.
    */
   batchNormTraining?(
     x: S,
@@ -175,11 +176,15 @@ export interface Kernels<S> {
     offset: S | null,
     scale: S | null,
     epsilon: number,
+    residual: S | null,
+    activation: FusedActivation,
   ): { y: S; mean: S; variance: S };
   /**
    * Gradients of `batchNormTraining` for dy, the statistics' dependence on x included: with
-   * x̂ = (x − mean)·r, s = scale (1 for none), S1 = Σ_rows dy and S2 = Σ_rows dy·x̂ (float64):
-   * dx = s·r·(dy − S1/rows − x̂·S2/rows), dOffset = S1, dScale = S2.
+   * g = dy masked by the activation at the output y (ReLU: y > 0; y is null for 'linear'),
+   * x̂ = (x − mean)·r, s = scale (1 for none), S1 = Σ_rows g and S2 = Σ_rows g·x̂ (float64):
+   * dx = s·r·(g − S1/rows − x̂·S2/rows), dOffset = S1, dScale = S2, and, where `needResidual`,
+   * dResidual = g (else null).
    */
   batchNormTrainingBackward?(
     dy: S,
@@ -190,7 +195,10 @@ export interface Kernels<S> {
     variance: S,
     scale: S | null,
     epsilon: number,
-  ): { dx: S; dOffset: S; dScale: S };
+    y: S | null,
+    activation: FusedActivation,
+    needResidual: boolean,
+  ): { dx: S; dOffset: S; dScale: S; dResidual: S | null };
   /**
    * Gradients of `batchNorm` for dy: with r and s = scale (1 for none), S1 = Σ_rows dy and
    * S2 = Σ_rows dy·(x − mean): dx = dy·s·r, dMean = −s·r·S1, dVariance = −½·s·r³·S2,

@@ -1,9 +1,11 @@
 import { ArgumentError, DqaError, ShapeError } from '../errors.js';
 import type {
   Backend,
+  BatchNormEpilogue,
   BatchNormTrainingResult,
   Conv2DOptions,
   CustomGradResult,
+  FusedActivation,
   FusedConv2DOptions,
   MemoryInfo,
   Operand,
@@ -1038,6 +1040,7 @@ class TapeBackend<S> implements Backend {
     offset?: Tensor,
     scale?: Tensor,
     epsilon = 1e-3,
+    epilogue: BatchNormEpilogue = {},
   ): BatchNormTrainingResult {
     const t = this.unwrap(x, 'batchNormTraining');
     if (t.shape.length < 2)
@@ -1054,14 +1057,39 @@ class TapeBackend<S> implements Backend {
           `batchNormTraining: ${name} must be [${channels}] for x ${formatShape(t.shape)}, got ${formatShape(p.shape)}`,
         );
     }
-    const fused = this.fusedBatchNormTraining(t, channels, offset, scale, epsilon);
+    const { residual, activation = 'linear' } = epilogue;
+    if (activation !== 'linear' && activation !== 'relu')
+      throw new ArgumentError(
+        `batchNormTraining: activation must be 'linear' or 'relu', got '${String(activation)}'`,
+      );
+    if (
+      residual &&
+      !(
+        residual.shape.length === t.shape.length && residual.shape.every((d, i) => d === t.shape[i])
+      )
+    )
+      throw new ShapeError(
+        `batchNormTraining: the residual must have x's shape ${formatShape(t.shape)}, got ${formatShape(residual.shape)}`,
+      );
+    const fused = this.fusedBatchNormTraining(
+      t,
+      channels,
+      offset,
+      scale,
+      epsilon,
+      residual,
+      activation,
+    );
     if (fused) return fused;
     // Composed from differentiable ops: gradients reach x through the statistics as well.
     return this.tidy(() => {
       const axes = t.shape.slice(0, -1).map((_, i) => i);
       const mean = this.mean(t, axes);
       const variance = this.mean(this.square(this.sub(t, mean)), axes);
-      return { y: this.batchNorm(t, mean, variance, offset, scale, epsilon), mean, variance };
+      let y = this.batchNorm(t, mean, variance, offset, scale, epsilon);
+      if (residual) y = this.add(y, residual);
+      if (activation === 'relu') y = this.relu(y);
+      return { y, mean, variance };
     });
   }
 
@@ -1072,11 +1100,14 @@ class TapeBackend<S> implements Backend {
     offset: Tensor | undefined,
     scale: Tensor | undefined,
     epsilon: number,
+    residual: Tensor | undefined,
+    activation: FusedActivation,
   ): BatchNormTrainingResult | null {
     const k = this.kernels;
     if (!k.batchNormTraining || !k.batchNormTrainingBackward) return null;
     const o = offset === undefined ? undefined : this.unwrap(offset, 'batchNormTraining');
     const s = scale === undefined ? undefined : this.unwrap(scale, 'batchNormTraining');
+    const res = residual === undefined ? undefined : this.unwrap(residual, 'batchNormTraining');
     const rows = t.size / channels;
     const r = k.batchNormTraining(
       this.d(t),
@@ -1085,6 +1116,8 @@ class TapeBackend<S> implements Backend {
       o ? this.d(o) : null,
       s ? this.d(s) : null,
       epsilon,
+      res ? this.d(res) : null,
+      activation,
     );
     // The statistics are differentiable outputs too (as composed), each with its own rule; in
     // training they only feed the moving averages, so the tape never runs those rules.
@@ -1101,27 +1134,39 @@ class TapeBackend<S> implements Backend {
       (dy, [sx, sm]) => [this.T(this.mul(this.sub(sx!, sm!), this.mul(dy, 2 / rows))), null],
     );
     // y's rule covers the statistics' dependence on x, so it sends nothing to mean and variance.
-    const inputs = [t, mean, variance, ...(o ? [o] : []), ...(s ? [s] : [])];
-    const y = this.record('batchNormTraining', inputs, this.make(r.y, t.shape), (dy, saved) => {
-      const [sx, sm, sv] = saved as [TapeTensor<S>, TapeTensor<S>, TapeTensor<S>];
-      const ss = s ? saved[saved.length - 1]! : undefined;
-      const g = k.batchNormTrainingBackward!(
-        this.d(dy),
-        this.d(sx),
-        rows,
-        channels,
-        this.d(sm),
-        this.d(sv),
-        ss ? this.d(ss) : null,
-        epsilon,
-      );
-      const grads: Grad<S>[] = [this.make(g.dx, sx.shape), null, null];
-      if (o) grads.push(this.make(g.dOffset, o.shape));
-      else k.release(g.dOffset);
-      if (s) grads.push(this.make(g.dScale, s.shape));
-      else k.release(g.dScale);
-      return grads;
-    });
+    const inputs = [t, mean, variance, ...(o ? [o] : []), ...(s ? [s] : []), ...(res ? [res] : [])];
+    const y = this.record(
+      'batchNormTraining',
+      inputs,
+      this.make(r.y, t.shape),
+      (dy, saved, out, needs) => {
+        const [sx, sm, sv] = saved as [TapeTensor<S>, TapeTensor<S>, TapeTensor<S>];
+        const ss = s ? saved[3 + (o ? 1 : 0)] : undefined;
+        const needResidual = res !== undefined && needs[needs.length - 1] === true;
+        const g = k.batchNormTrainingBackward!(
+          this.d(dy),
+          this.d(sx),
+          rows,
+          channels,
+          this.d(sm),
+          this.d(sv),
+          ss ? this.d(ss) : null,
+          epsilon,
+          activation === 'relu' ? this.d(out) : null,
+          activation,
+          needResidual,
+        );
+        const grads: Grad<S>[] = [this.make(g.dx, sx.shape), null, null];
+        if (o) grads.push(this.make(g.dOffset, o.shape));
+        else k.release(g.dOffset);
+        if (s) grads.push(this.make(g.dScale, s.shape));
+        else k.release(g.dScale);
+        if (res) grads.push(g.dResidual ? this.make(g.dResidual, res.shape) : null);
+        else if (g.dResidual) k.release(g.dResidual);
+        return grads;
+      },
+      activation === 'relu',
+    );
     return { y, mean, variance };
   }
 

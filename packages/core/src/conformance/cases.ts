@@ -491,5 +491,14 @@ export function opCases(): OpCase[] {
     };
   };
   cases.push(fused(true, 'relu'), fused(false, 'relu'), fused(true, 'linear'));
+  cases.push({
+    name: 'batchNormTraining + residual + relu',
+    inputs: [{ shape: bnShape }, { shape: [4], draw: 'positive' }, { shape: bnShape }],
+    differentiable: true,
+    run: (b, [x, scale, residual]) =>
+      b.batchNormTraining(x!, undefined, scale, 1e-3, { residual, activation: 'relu' }).y,
+    expected: ([x, scale, residual]) =>
+      bnY(x!, scale).map((v, i) => Math.max(v + residual![i]!, 0)),
+  });
   return cases;
 }

@@ -1,6 +1,7 @@
 import {
   ArgumentError,
   type Backend,
+  type BatchNormEpilogue,
   builtModuleUrl,
   createRelaxedQuantizer,
   type DqaConfig,
@@ -272,10 +273,11 @@ class SpecModel implements BuiltModel {
   /** Kernels quantized once for the evaluation in progress (see `evaluating`). */
   private frozen: Map<BuiltLayer, Tensor> | null = null;
   /**
-   * Convolutions whose only consumer is a ReLU, by name, mapped to that ReLU: they run as one
-   * `fusedConv2d` (bias and ReLU in the convolution's own pass) and the ReLU node is skipped.
+   * Nodes computed together with the nodes after them, by name (see `planFusions`): a 2-D
+   * convolution with the ReLU that is its only consumer, a batch norm with its ReLU, and a batch
+   * norm with the residual add (and ReLU) that consumes it.
    */
-  private readonly reluAfter: ReadonlyMap<string, string>;
+  private readonly fusions: ReadonlyMap<string, Fusion>;
 
   constructor(
     private readonly b: Backend,
@@ -296,23 +298,7 @@ class SpecModel implements BuiltModel {
     // S of eq. 6: the float network's trainable weights.
     this.weightCount = countParameters(spec);
     this.layerByName = new Map(layers.map((l) => [l.node.name, l]));
-    const consumers = new Map<string, ModelNode[]>();
-    for (const node of spec.nodes)
-      for (const input of node.inputs)
-        consumers.set(input, [...(consumers.get(input) ?? []), node]);
-    const last = spec.nodes[spec.nodes.length - 1]!.name;
-    const reluAfter = new Map<string, string>();
-    for (const node of spec.nodes) {
-      const after = consumers.get(node.name);
-      if (
-        node.op === 'conv2d' &&
-        node.name !== last &&
-        after?.length === 1 &&
-        after[0]!.op === 'relu'
-      )
-        reluAfter.set(node.name, after[0]!.name);
-    }
-    this.reluAfter = reluAfter;
+    this.fusions = planFusions(spec);
     this.replica = {
       module: builtModuleUrl(import.meta.url),
       export: 'builtModelReplica',
@@ -389,10 +375,24 @@ class SpecModel implements BuiltModel {
     return b.tidy(() => {
       const values = new Map<string, Tensor>([[MODEL_INPUT, x]]);
       for (const node of this.spec.nodes) {
-        if (values.has(node.name)) continue; // a ReLU computed by its fused convolution
+        if (values.has(node.name)) continue; // computed by a fused node before it
+        const f = this.fusions.get(node.name);
+        if (f?.kind === 'deferred') continue; // a batch norm computed at its residual add
+        if (f?.kind === 'residual') {
+          const bn = f.batchNorm;
+          values.set(
+            f.output,
+            this.batchNorm(bn, values.get(bn.inputs[0]!)!, ctx.training, {
+              residual: values.get(f.residual)!,
+              activation: f.activation,
+            }),
+          );
+          continue;
+        }
         const ins = node.inputs.map((n) => values.get(n)!);
-        const relu = this.reluAfter.get(node.name);
-        if (relu) values.set(relu, this.apply(node, ins, ctx, 'relu'));
+        if (f?.kind === 'relu' && node.op === 'batchNorm')
+          values.set(f.output, this.batchNorm(node, ins[0]!, ctx.training, { activation: 'relu' }));
+        else if (f?.kind === 'relu') values.set(f.output, this.apply(node, ins, ctx, 'relu'));
         else values.set(node.name, this.apply(node, ins, ctx));
       }
       return values.get(this.spec.nodes[this.spec.nodes.length - 1]!.name)!;
@@ -461,16 +461,23 @@ class SpecModel implements BuiltModel {
    * with Bessel's correction as PyTorch and tfjs-layers do. The update is an `assign`, outside
    * the gradient path. Evaluation: normalise with the moving statistics.
    */
-  private batchNorm(node: BatchNormNode, x: Tensor, training: boolean): Tensor {
+  private batchNorm(
+    node: BatchNormNode,
+    x: Tensor,
+    training: boolean,
+    epilogue: BatchNormEpilogue = {},
+  ): Tensor {
     const b = this.b;
     const gamma = this.byName.get(`${node.name}/gamma`)!;
     const beta = this.byName.get(`${node.name}/beta`)!;
     const movingMean = this.byName.get(`${node.name}/moving_mean`)!;
     const movingVariance = this.byName.get(`${node.name}/moving_variance`)!;
     if (!training) {
-      return b.batchNorm(x, movingMean, movingVariance, beta, gamma, node.epsilon);
+      let y = b.batchNorm(x, movingMean, movingVariance, beta, gamma, node.epsilon);
+      if (epilogue.residual) y = b.add(y, epilogue.residual);
+      return epilogue.activation === 'relu' ? b.relu(y) : y;
     }
-    const { y, mean, variance } = b.batchNormTraining(x, beta, gamma, node.epsilon);
+    const { y, mean, variance } = b.batchNormTraining(x, beta, gamma, node.epsilon, epilogue);
     const n = x.size / x.shape[x.shape.length - 1]!;
     const m = node.momentum;
     const nextMean = b.add(b.mul(movingMean, m), b.mul(mean, 1 - m));
@@ -489,4 +496,59 @@ class SpecModel implements BuiltModel {
     for (const q of this.quantizers) q.dispose();
     this.b.dispose([...this.byName.values()]);
   }
+}
+
+/** How `BuiltModel.forward` computes a node together with the ones after it. */
+type Fusion =
+  /** This node (a 2-D convolution or a batch norm) also applies the ReLU `output`. */
+  | { kind: 'relu'; output: string }
+  /** This batch norm is computed at its residual add (the add's other input comes later). */
+  | { kind: 'deferred' }
+  /** This add runs as `batchNorm` + `residual` (+ ReLU), and its result is node `output`'s. */
+  | {
+      kind: 'residual';
+      batchNorm: BatchNormNode;
+      residual: string;
+      activation: 'linear' | 'relu';
+      output: string;
+    };
+
+/**
+ * The fusions of a spec: a 2-D convolution or batch norm whose only consumer is a ReLU computes
+ * it (`fusedConv2d`, `batchNormTraining`'s epilogue); a batch norm whose only consumer is an add
+ * computes the add (and the ReLU that is the add's only consumer) with the other input as its
+ * residual. Each fused-away node is used by nothing else, so no value is lost.
+ */
+export function planFusions(spec: ModelSpec): Map<string, Fusion> {
+  const consumers = new Map<string, ModelNode[]>();
+  for (const node of spec.nodes)
+    for (const input of node.inputs) consumers.set(input, [...(consumers.get(input) ?? []), node]);
+  const last = spec.nodes[spec.nodes.length - 1]!.name;
+  const only = (name: string) => {
+    const after = consumers.get(name);
+    return name !== last && after?.length === 1 ? after[0]! : undefined;
+  };
+  const fusions = new Map<string, Fusion>();
+  for (const node of spec.nodes) {
+    if (node.op !== 'conv2d' && node.op !== 'batchNorm') continue;
+    const next = only(node.name);
+    if (next?.op === 'relu') fusions.set(node.name, { kind: 'relu', output: next.name });
+    else if (
+      node.op === 'batchNorm' &&
+      next?.op === 'add' &&
+      !fusions.has(next.name) &&
+      next.inputs[0] !== next.inputs[1]
+    ) {
+      const relu = only(next.name);
+      fusions.set(node.name, { kind: 'deferred' });
+      fusions.set(next.name, {
+        kind: 'residual',
+        batchNorm: node,
+        residual: next.inputs[0] === node.name ? next.inputs[1]! : next.inputs[0]!,
+        activation: relu?.op === 'relu' ? 'relu' : 'linear',
+        output: relu?.op === 'relu' ? relu.name : next.name,
+      });
+    }
+  }
+  return fusions;
 }
