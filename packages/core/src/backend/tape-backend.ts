@@ -873,7 +873,7 @@ class TapeBackend<S> implements Backend {
         let dz: S = this.d(dy);
         let dBias: S | null = null;
         let ownDz = false;
-        if (k.biasActivationBackward && (activation === 'relu' || needB)) {
+        if (k.biasActivationBackward && activation === 'relu') {
           const r = k.biasActivationBackward(
             this.d(dy),
             this.d(y),
@@ -900,7 +900,7 @@ class TapeBackend<S> implements Backend {
         if (ownDz) k.release(dz);
         return grads;
       },
-      true,
+      activation === 'relu',
     );
   }
 
