@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "common.h"
@@ -381,38 +382,49 @@ Napi::Value BatchNormTrainingBackwardJs(const Napi::CallbackInfo& info) {
   const std::vector<float> mT = Tile(std::vector<float>(mean, mean + C), C, L);
   const float* mp = mT.data();
   std::vector<double> S1(C), S2(C);
-  // g: dy through the activation; written out as the residual's gradient where asked.
-  auto grad = [&](int64_t i) { return yOut ? (yOut[i] > 0.0f ? dy[i] : 0.0f) : dy[i]; };
-  if (dRes)
+  const double N = static_cast<double>(rows);
+  // g = dy through the activation, as arithmetic (dy·[y > 0], as reluBackward computes it) so
+  // that the loops vectorise; the activation and the residual's output are compile-time choices.
+  auto run = [&](auto reluTag, auto residualTag) {
+    constexpr bool kRelu = decltype(reluTag)::value;
+    constexpr bool kResidual = decltype(residualTag)::value;
+    auto grad = [&](int64_t i) {
+      if constexpr (kRelu) return dy[i] * (yOut[i] > 0.0f ? 1.0f : 0.0f);
+      else return dy[i];
+    };
     ChannelSums(
         rows, C,
         [&](int64_t i, int64_t) {
           const float g = grad(i);
-          dRes[i] = g;
+          if constexpr (kResidual) dRes[i] = g;
           return g;
         },
         [&](int64_t i, int64_t j) { return grad(i) * (x[i] - mp[j]); }, S1.data(), S2.data());
+    std::vector<float> a(C), b(C), c3(C);
+    for (int64_t c = 0; c < C; c++) {
+      const double r = 1.0 / std::sqrt(static_cast<double>(variance[c]) + eps);
+      const double sc = scale ? scale[c] : 1.0;
+      a[c] = static_cast<float>(sc * r);
+      c3[c] = static_cast<float>(-sc * r * r * r * S2[c] / N);
+      b[c] = static_cast<float>(-sc * r * S1[c] / N);
+      dOffset[c] = static_cast<float>(S1[c]);
+      dScale[c] = static_cast<float>(r * S2[c]);
+    }
+    const std::vector<float> aT = Tile(a, C, L), bT = Tile(b, C, L), cT = Tile(c3, C, L);
+    const float* ap = aT.data();
+    const float* bp = bT.data();
+    const float* cp = cT.data();
+    ChannelMap(rows, C, dx,
+               [&](int64_t i, int64_t j) { return ap[j] * grad(i) + bp[j] + cp[j] * (x[i] - mp[j]); });
+  };
+  if (yOut && dRes)
+    run(std::true_type{}, std::true_type{});
+  else if (yOut)
+    run(std::true_type{}, std::false_type{});
+  else if (dRes)
+    run(std::false_type{}, std::true_type{});
   else
-    ChannelSums(
-        rows, C, [&](int64_t i, int64_t) { return grad(i); },
-        [&](int64_t i, int64_t j) { return grad(i) * (x[i] - mp[j]); }, S1.data(), S2.data());
-  const double N = static_cast<double>(rows);
-  std::vector<float> a(C), b(C), c3(C);
-  for (int64_t c = 0; c < C; c++) {
-    const double r = 1.0 / std::sqrt(static_cast<double>(variance[c]) + eps);
-    const double sc = scale ? scale[c] : 1.0;
-    a[c] = static_cast<float>(sc * r);
-    c3[c] = static_cast<float>(-sc * r * r * r * S2[c] / N);
-    b[c] = static_cast<float>(-sc * r * S1[c] / N);
-    dOffset[c] = static_cast<float>(S1[c]);
-    dScale[c] = static_cast<float>(r * S2[c]);
-  }
-  const std::vector<float> aT = Tile(a, C, L), bT = Tile(b, C, L), cT = Tile(c3, C, L);
-  const float* ap = aT.data();
-  const float* bp = bT.data();
-  const float* cp = cT.data();
-  ChannelMap(rows, C, dx,
-             [&](int64_t i, int64_t j) { return ap[j] * grad(i) + bp[j] + cp[j] * (x[i] - mp[j]); });
+    run(std::false_type{}, std::false_type{});
   return info.Env().Undefined();
 }
 
@@ -433,7 +445,7 @@ Napi::Value BiasActivationBackwardJs(const Napi::CallbackInfo& info) {
     ChannelSums(
         rows, C,
         [&](int64_t i, int64_t) {
-          const float g = y[i] > 0.0f ? dy[i] : 0.0f;
+          const float g = dy[i] * (y[i] > 0.0f ? 1.0f : 0.0f);  // arithmetic: vectorises
           dz[i] = g;
           return g;
         },
