@@ -5,6 +5,9 @@ export type { BinaryOp, Kernels, ReduceOp, UnaryOp } from './backend/kernels.js'
 export {
   broadcastShapes,
   type Conv2DGeometry,
+  checkBatchNormTraining,
+  checkConvBias,
+  checkFusedActivation,
   conv2dGeometry,
   formatShape,
   inferReshape,

@@ -765,3 +765,27 @@ describe('createRelaxedQuantizer', () => {
     expect(live(b)).toBe(start);
   });
 });
+
+describe('tape backend: fused ops name their bad inputs', () => {
+  it('fusedConv2d and batchNormTraining reject a bad activation, bias, scale or residual', () => {
+    const b = createReferenceBackend();
+    const x = b.tensor(new Float32Array(2 * 4 * 4 * 3), [2, 4, 4, 3]);
+    const w = b.tensor(new Float32Array(3 * 3 * 3 * 5), [3, 3, 3, 5]);
+    expect(() => b.fusedConv2d(x, w, { activation: 'tanh' as 'relu', padding: 'same' })).toThrow(
+      /fusedConv2d: activation must be 'linear' or 'relu', got 'tanh'/,
+    );
+    expect(() => b.fusedConv2d(x, w, { bias: b.tensor([1, 2, 3], [3]), padding: 'same' })).toThrow(
+      /fusedConv2d: bias must be \[5\] for 5 output channels, got \[3\]/,
+    );
+    expect(() => b.batchNormTraining(x, undefined, b.tensor([1, 2], [2]))).toThrow(
+      /batchNormTraining: scale must be \[3\] for x \[2, 4, 4, 3\], got \[2\]/,
+    );
+    expect(() => b.batchNormTraining(x, undefined, undefined, 1e-3, { residual: w })).toThrow(
+      /batchNormTraining: the residual must have x's shape \[2, 4, 4, 3\], got \[3, 3, 3, 5\]/,
+    );
+    expect(() => b.batchNormTraining(b.tensor([1, 2, 3], [3]))).toThrow(
+      /batchNormTraining: x must have a batch axis and a channel axis, got \[3\]/,
+    );
+    b.dispose([x, w]);
+  });
+});

@@ -7,6 +7,9 @@ import {
   type Conv2DGeometry,
   type Conv2DOptions,
   type CustomGradResult,
+  checkBatchNormTraining,
+  checkConvBias,
+  checkFusedActivation,
   conv2dGeometry,
   DqaError,
   type FusedConv2DOptions,
@@ -801,21 +804,14 @@ class TfjsBackendImpl implements TfjsBackend {
   }
 
   fusedConv2d(x: Tensor, filter: Tensor, options: FusedConv2DOptions = {}): tf.Tensor {
-    const { bias, activation = 'linear', ...conv } = options;
-    if (activation !== 'linear' && activation !== 'relu')
-      throw new ArgumentError(
-        `fusedConv2d: activation must be 'linear' or 'relu', got '${String(activation)}'`,
-      );
+    const { bias, activation: requested, ...conv } = options;
+    const activation = checkFusedActivation('fusedConv2d', requested);
     // Composed: tfjs differentiates it, and our training kernels cover each op.
     return tf.tidy(() => {
       let y = this.conv('conv2d', x, filter, conv);
       if (bias !== undefined) {
         const b = this.t(bias, 'fusedConv2d bias');
-        const outChannels = y.shape[y.rank - 1]!;
-        if (!(b.rank === 1 && b.shape[0] === outChannels))
-          throw new ShapeError(
-            `fusedConv2d: bias must be [${outChannels}] for ${outChannels} output channels, got ${formatShape(b.shape)}`,
-          );
+        checkConvBias(b.shape, y.shape[y.rank - 1]!);
         y = tf.add(y, b);
       }
       return activation === 'relu' ? tf.relu(y) : y;
@@ -899,30 +895,12 @@ class TfjsBackendImpl implements TfjsBackend {
   ): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
     this.guard('batchNormTraining');
     const t = this.t(x, 'batchNormTraining');
-    if (t.rank < 2)
-      throw new ShapeError(
-        `batchNormTraining: x must have a batch axis and a channel axis, got ${formatShape(t.shape)}`,
-      );
-    const channels = t.shape[t.rank - 1]!;
-    for (const [name, p] of [
-      ['offset', offset],
-      ['scale', scale],
-    ] as const) {
-      if (p && !(p.shape.length === 1 && p.shape[0] === channels))
-        throw new ShapeError(
-          `batchNormTraining: ${name} must be [${channels}] for x ${formatShape(t.shape)}, got ${formatShape(p.shape)}`,
-        );
-    }
-    const { residual, activation = 'linear' } = epilogue;
-    if (activation !== 'linear' && activation !== 'relu')
-      throw new ArgumentError(
-        `batchNormTraining: activation must be 'linear' or 'relu', got '${String(activation)}'`,
-      );
-    const res = residual === undefined ? undefined : this.t(residual, 'batchNormTraining residual');
-    if (res && !(res.rank === t.rank && res.shape.every((d, i) => d === t.shape[i])))
-      throw new ShapeError(
-        `batchNormTraining: the residual must have x's shape ${formatShape(t.shape)}, got ${formatShape(res.shape)}`,
-      );
+    const res =
+      epilogue.residual === undefined
+        ? undefined
+        : this.t(epilogue.residual, 'batchNormTraining residual');
+    checkBatchNormTraining(t.shape, offset?.shape, scale?.shape, res?.shape);
+    const activation = checkFusedActivation('batchNormTraining', epilogue.activation);
     // tfjs differentiates the composition, statistics included.
     return tf.tidy(() => {
       const axes = t.shape.slice(0, -1).map((_, i) => i);

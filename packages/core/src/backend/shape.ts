@@ -304,3 +304,52 @@ export function pool2dGeometry(
     multiplier: 1,
   };
 }
+
+/** The activations the fused ops apply; anything else is an `ArgumentError` naming the op. */
+export function checkFusedActivation(op: string, activation: unknown): 'linear' | 'relu' {
+  if (activation === undefined) return 'linear';
+  if (activation !== 'linear' && activation !== 'relu')
+    throw new ArgumentError(
+      `${op}: activation must be 'linear' or 'relu', got '${String(activation)}'`,
+    );
+  return activation;
+}
+
+/**
+ * Checks `batchNormTraining`'s shapes: x has a batch and a channel axis, offset and scale are
+ * `[channels]`, the residual has x's shape. Returns the channel count.
+ */
+export function checkBatchNormTraining(
+  x: readonly number[],
+  offset: readonly number[] | undefined,
+  scale: readonly number[] | undefined,
+  residual: readonly number[] | undefined,
+): number {
+  if (x.length < 2)
+    throw new ShapeError(
+      `batchNormTraining: x must have a batch axis and a channel axis, got ${formatShape(x)}`,
+    );
+  const channels = x[x.length - 1]!;
+  for (const [name, p] of [
+    ['offset', offset],
+    ['scale', scale],
+  ] as const) {
+    if (p && !(p.length === 1 && p[0] === channels))
+      throw new ShapeError(
+        `batchNormTraining: ${name} must be [${channels}] for x ${formatShape(x)}, got ${formatShape(p)}`,
+      );
+  }
+  if (residual && !(residual.length === x.length && residual.every((d, i) => d === x[i])))
+    throw new ShapeError(
+      `batchNormTraining: the residual must have x's shape ${formatShape(x)}, got ${formatShape(residual)}`,
+    );
+  return channels;
+}
+
+/** Checks `fusedConv2d`'s bias: `[outChannels]`. */
+export function checkConvBias(bias: readonly number[] | undefined, outChannels: number): void {
+  if (bias && !(bias.length === 1 && bias[0] === outChannels))
+    throw new ShapeError(
+      `fusedConv2d: bias must be [${outChannels}] for ${outChannels} output channels, got ${formatShape(bias)}`,
+    );
+}

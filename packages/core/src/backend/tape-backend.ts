@@ -21,6 +21,9 @@ import {
   broadcastedAxes,
   broadcastShapes,
   type Conv2DGeometry,
+  checkBatchNormTraining,
+  checkConvBias,
+  checkFusedActivation,
   conv2dGeometry,
   formatShape,
   inferReshape,
@@ -836,19 +839,13 @@ class TapeBackend<S> implements Backend {
   }
 
   fusedConv2d(x: Tensor, filter: Tensor, options: FusedConv2DOptions = {}): Tensor {
-    const { bias, activation = 'linear', ...conv } = options;
-    if (activation !== 'linear' && activation !== 'relu')
-      throw new ArgumentError(
-        `fusedConv2d: activation must be 'linear' or 'relu', got '${String(activation)}'`,
-      );
+    const { bias, activation: requested, ...conv } = options;
+    const activation = checkFusedActivation('fusedConv2d', requested);
     const t = this.unwrap(x, 'fusedConv2d');
     const w = this.unwrap(filter, 'fusedConv2d');
     const g = conv2dGeometry(t.shape, w.shape, conv, false);
     const bt = bias === undefined ? undefined : this.unwrap(bias, 'fusedConv2d bias');
-    if (bt && !(bt.shape.length === 1 && bt.shape[0] === g.outChannels))
-      throw new ShapeError(
-        `fusedConv2d: bias must be [${g.outChannels}] for ${g.outChannels} output channels, got ${formatShape(bt.shape)}`,
-      );
+    checkConvBias(bt?.shape, g.outChannels);
     const k = this.kernels;
     if (!k.conv2dBiasActivation || (!bt && activation === 'linear')) {
       return this.tidy(() => {
@@ -1043,34 +1040,9 @@ class TapeBackend<S> implements Backend {
     epilogue: BatchNormEpilogue = {},
   ): BatchNormTrainingResult {
     const t = this.unwrap(x, 'batchNormTraining');
-    if (t.shape.length < 2)
-      throw new ShapeError(
-        `batchNormTraining: x must have a batch axis and a channel axis, got ${formatShape(t.shape)}`,
-      );
-    const channels = t.shape[t.shape.length - 1]!;
-    for (const [name, p] of [
-      ['offset', offset],
-      ['scale', scale],
-    ] as const) {
-      if (p && !(p.shape.length === 1 && p.shape[0] === channels))
-        throw new ShapeError(
-          `batchNormTraining: ${name} must be [${channels}] for x ${formatShape(t.shape)}, got ${formatShape(p.shape)}`,
-        );
-    }
-    const { residual, activation = 'linear' } = epilogue;
-    if (activation !== 'linear' && activation !== 'relu')
-      throw new ArgumentError(
-        `batchNormTraining: activation must be 'linear' or 'relu', got '${String(activation)}'`,
-      );
-    if (
-      residual &&
-      !(
-        residual.shape.length === t.shape.length && residual.shape.every((d, i) => d === t.shape[i])
-      )
-    )
-      throw new ShapeError(
-        `batchNormTraining: the residual must have x's shape ${formatShape(t.shape)}, got ${formatShape(residual.shape)}`,
-      );
+    const { residual } = epilogue;
+    const channels = checkBatchNormTraining(t.shape, offset?.shape, scale?.shape, residual?.shape);
+    const activation = checkFusedActivation('batchNormTraining', epilogue.activation);
     const fused = this.fusedBatchNormTraining(
       t,
       channels,
