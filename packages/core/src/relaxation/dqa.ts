@@ -173,6 +173,26 @@ export const dqaRelaxation: Relaxation<Partial<DqaOptions>> = {
       variables: [alpha, ...quantizers.flatMap((q) => Object.values(q.params))],
       beforeStep: () => {
         if (!normalize) return;
+        if (host || fused) {
+          // α has K values: on the host, in the float32 steps of the ops below, rather than nine
+          // engine calls per layer per step.
+          const v = b.readSync(alpha);
+          const f = Math.fround;
+          let sum = 0;
+          for (const x of v) sum += x;
+          const mean = f(sum / K);
+          let sq = 0;
+          for (const x of v) sq += f(f(x - mean) ** 2);
+          const std = f(Math.sqrt(f(sq / K)));
+          if (!(std > 0)) return;
+          const next = b.tensor(
+            Array.from(v, (x) => f(x / Math.max(std, 1e-30))),
+            [K],
+          );
+          alpha.assign(next);
+          b.dispose(next);
+          return;
+        }
         const next = b.tidy(() => {
           const centred = b.sub(alpha, b.mean(alpha));
           const std = b.sqrt(b.mean(b.square(centred)));
