@@ -1,6 +1,7 @@
 // @dqa/core: backend-agnostic math, schedules, the Backend contract, plugin registries, config.
 
 export * from './backend/backend.js';
+export { composedBatchNormTraining } from './backend/composed.js';
 export type { BinaryOp, Kernels, ReduceOp, UnaryOp } from './backend/kernels.js';
 export {
   broadcastShapes,

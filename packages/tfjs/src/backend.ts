@@ -10,6 +10,7 @@ import {
   checkBatchNormTraining,
   checkConvBias,
   checkFusedActivation,
+  composedBatchNormTraining,
   conv2dGeometry,
   DqaError,
   type FusedConv2DOptions,
@@ -902,15 +903,14 @@ class TfjsBackendImpl implements TfjsBackend {
     checkBatchNormTraining(t.shape, offset?.shape, scale?.shape, res?.shape);
     const activation = checkFusedActivation('batchNormTraining', epilogue.activation);
     // tfjs differentiates the composition, statistics included.
-    return tf.tidy(() => {
-      const axes = t.shape.slice(0, -1).map((_, i) => i);
-      const mean = tf.mean(t, axes);
-      const variance = tf.mean(tf.square(tf.sub(t, mean)), axes);
-      let y = this.batchNorm(t, mean, variance, offset, scale, epsilon);
-      if (res) y = tf.add(y, res);
-      if (activation === 'relu') y = tf.relu(y);
-      return { y, mean, variance };
-    });
+    return tf.tidy(
+      () =>
+        composedBatchNormTraining(this, t, offset, scale, epsilon, res, activation) as {
+          y: tf.Tensor;
+          mean: tf.Tensor;
+          variance: tf.Tensor;
+        },
+    );
   }
 
   private lastAxis(op: string, x: Tensor): tf.Tensor {

@@ -15,6 +15,7 @@ import type {
   ValueAndGrads,
   Variable,
 } from './backend.js';
+import { composedBatchNormTraining } from './composed.js';
 import type { BinaryOp, Kernels, UnaryOp } from './kernels.js';
 import {
   assertShape,
@@ -1053,16 +1054,9 @@ class TapeBackend<S> implements Backend {
       activation,
     );
     if (fused) return fused;
-    // Composed from differentiable ops: gradients reach x through the statistics as well.
-    return this.tidy(() => {
-      const axes = t.shape.slice(0, -1).map((_, i) => i);
-      const mean = this.mean(t, axes);
-      const variance = this.mean(this.square(this.sub(t, mean)), axes);
-      let y = this.batchNorm(t, mean, variance, offset, scale, epsilon);
-      if (residual) y = this.add(y, residual);
-      if (activation === 'relu') y = this.relu(y);
-      return { y, mean, variance };
-    });
+    return this.tidy(() =>
+      composedBatchNormTraining(this, t, offset, scale, epsilon, residual, activation),
+    );
   }
 
   /** Training batch norm as one kernel and its gradient as another, where the kernels have them. */
